@@ -1,0 +1,172 @@
+"""The Inference aggregate: one gateway call, recorded as Routed, Dispatched, Streamed,
+Completed and Debited events (DESIGN section 3, a contract).
+
+Transitions are checked here, so no adapter can record a call out of order: nothing before
+Routed (it is the creation event), nothing after Completed but Debited, one Completed, one
+Debited. Event fields are JSON-friendly primitives and Decimal, so they serialise without
+custom transcodings and canonicalise cleanly for receipts.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Final
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.events import AuditedEvent
+from domain.money import usd_str
+
+APIS: Final = frozenset({"messages", "chat.completions"})
+ROUTERS: Final = frozenset({"ainfera-inference", "direct"})
+STATUSES: Final = frozenset(
+    {
+        "succeeded",
+        "fallback_succeeded",
+        "failed",
+        "rejected_floor",
+        "rejected_budget",
+        "cancelled",
+        "abandoned",
+    }
+)
+STREAM_MODES: Final = frozenset({"native"})
+
+
+class Inference(Aggregate):
+    class Event(AuditedEvent):
+        pass
+
+    @event("Routed")
+    def __init__(
+        self,
+        api: str,
+        requested_model: str,
+        router: str,
+        alias_hit: str | None,
+        candidates: list[dict[str, Any]],
+        chosen_model: str | None,
+        policy: dict[str, Any],
+        ruleset_hash: str,
+        stream: bool,
+        tools: int,
+        request_digest: str,
+    ) -> None:
+        check_one_of("api", api, APIS)
+        check_one_of("router", router, ROUTERS)
+        self.api = api
+        self.requested_model = requested_model
+        self.router = router
+        self.alias_hit = alias_hit
+        self.candidates = candidates
+        self.chosen_model = chosen_model
+        self.policy = policy
+        self.ruleset_hash = ruleset_hash
+        self.stream = stream
+        self.tools = tools
+        self.request_digest = request_digest
+        self.attempts = 0
+        self.streamed = False
+        self.status: str | None = None
+        self.cost_usd: Decimal | None = None
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status is not None
+
+    @property
+    def is_debited(self) -> bool:
+        return self.cost_usd is not None
+
+    def dispatch(
+        self,
+        provider: str,
+        backend_model: str,
+        upstream_request_id: str | None,
+        error: dict[str, Any] | None,
+    ) -> None:
+        """Records one attempt at an upstream; `error` is None when the attempt got through."""
+        self.check_open("dispatch")
+        self._dispatched(self.attempts + 1, provider, backend_model, upstream_request_id, error)
+
+    @event("Dispatched")
+    def _dispatched(
+        self,
+        attempt: int,
+        provider: str,
+        backend_model: str,
+        upstream_request_id: str | None,
+        error: dict[str, Any] | None,
+    ) -> None:
+        self.attempts = attempt
+
+    def record_stream(self, ttft_ms: int | None, chunks: int, bytes: int) -> None:
+        self.check_open("record a stream for")
+        if self.streamed:
+            raise InvalidTransitionError(f"inference {self.id} already has a Streamed event")
+        self._streamed("native", ttft_ms, chunks, bytes)
+
+    @event("Streamed")
+    def _streamed(self, mode: str, ttft_ms: int | None, chunks: int, bytes: int) -> None:
+        self.streamed = True
+
+    def complete(
+        self,
+        status: str,
+        stop_reason: str | None,
+        usage: dict[str, int | None] | None,
+        latency_ms: int | None,
+        response_digest: str | None,
+    ) -> None:
+        """Closes the inference. `usage` None means the upstream never reported usage, which is
+        recorded as unknown rather than as zero."""
+        self.check_open("complete")
+        check_one_of("status", status, STATUSES)
+        self._completed(status, stop_reason, usage, latency_ms, response_digest)
+
+    @event("Completed")
+    def _completed(
+        self,
+        status: str,
+        stop_reason: str | None,
+        usage: dict[str, int | None] | None,
+        latency_ms: int | None,
+        response_digest: str | None,
+    ) -> None:
+        self.status = status
+        self.usage = usage
+        self.latency_ms = latency_ms
+
+    def debit(self, cost_usd: Decimal, price_version: str, reservation_id: str | None) -> None:
+        if not self.is_completed:
+            raise InvalidTransitionError(f"inference {self.id} cannot be debited before Completed")
+        if self.is_debited:
+            raise InvalidTransitionError(f"inference {self.id} is already debited")
+        if not cost_usd.is_finite() or cost_usd < 0:
+            raise InvalidTransitionError(f"cost must be a non-negative amount, not {cost_usd}")
+        self._debited(usd_str(cost_usd), price_version, reservation_id)
+
+    @event("Debited")
+    def _debited(self, cost_usd: str, price_version: str, reservation_id: str | None) -> None:
+        self.cost_usd = Decimal(cost_usd)
+
+    def check_open(self, action: str) -> None:
+        if self.is_completed:
+            raise InvalidTransitionError(
+                f"cannot {action} inference {self.id}: it is already {self.status}"
+            )
+
+
+def check_one_of(name: str, value: str, allowed: frozenset[str]) -> None:
+    if value not in allowed:
+        raise InvalidTransitionError(f"{name} must be one of {sorted(allowed)}, not {value!r}")
+
+
+
+class InferenceError(Exception):
+    """Base of the inference rules' errors."""
+
+
+class InvalidTransitionError(InferenceError):
+    """A command that would record the inference's events out of order or with bad values."""

@@ -1,0 +1,90 @@
+"""Shared fixtures: real PostgreSQL and Redis when configured, SQLite always.
+
+The PostgreSQL and Redis tiers run when AINFERA_TEST_POSTGRES_URL / AINFERA_TEST_REDIS_URL are
+set; with AINFERA_TEST_REQUIRE_SERVICES=1 a missing or unreachable server fails the run instead
+of skipping it, so CI can never pass by skipping the tiers that matter.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+POSTGRES_URL = os.environ.get("AINFERA_TEST_POSTGRES_URL", "")
+REDIS_URL = os.environ.get("AINFERA_TEST_REDIS_URL", "")
+REQUIRE_SERVICES = os.environ.get("AINFERA_TEST_REQUIRE_SERVICES") == "1"
+
+
+def _unavailable(what: str, why: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{what} is required (AINFERA_TEST_REQUIRE_SERVICES=1) but {why}")
+    pytest.skip(f"{what} tier not run: {why}")
+
+
+def _check_postgres() -> None:
+    if not POSTGRES_URL:
+        _unavailable("PostgreSQL", "AINFERA_TEST_POSTGRES_URL is not set")
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        _unavailable("PostgreSQL", f"{POSTGRES_URL} is not reachable: {exc}")
+
+
+def _check_redis() -> None:
+    if not REDIS_URL:
+        _unavailable("Redis", "AINFERA_TEST_REDIS_URL is not set")
+    import redis
+
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+        client.ping()
+        client.close()
+    except redis.RedisError as exc:
+        _unavailable("Redis", f"{REDIS_URL} is not reachable: {exc}")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose `schema` query parameter names a fresh schema, dropped after.
+
+    A schema per test keeps two runs on the same database from colliding.
+    """
+    _check_postgres()
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{sep}schema={schema}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis URL; tests isolate themselves with a unique key prefix (see `redis_prefix`)."""
+    _check_redis()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    return f"ainfera-test:{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    """One test body, two stores: the embedded SQLite default and real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/ainfera.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

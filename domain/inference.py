@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any, Final
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 

@@ -9,7 +9,7 @@ MICRO = Decimal("0.000001")
 
 def parse_usd(value: str | int | Decimal) -> Decimal:
     """Parses an amount of dollars; floats are refused because they cannot hold cents exactly."""
-    if isinstance(value, float) or isinstance(value, bool):
+    if isinstance(value, (float, bool)):
         raise InvalidAmountError(f"amounts are decimal strings, not {type(value).__name__}")
     try:
         amount = Decimal(value)

@@ -92,7 +92,9 @@ def check_name(name: str) -> None:
 
 def check_cap(daily_cap_usd: Decimal | None) -> None:
     if daily_cap_usd is not None and (not daily_cap_usd.is_finite() or daily_cap_usd < 0):
-        raise InvalidSpendPolicyError(f"daily cap must be a non-negative amount, not {daily_cap_usd}")
+        raise InvalidSpendPolicyError(
+            f"daily cap must be a non-negative amount, not {daily_cap_usd}"
+        )
 
 
 def parse_cap(text: str | None) -> Decimal | None:

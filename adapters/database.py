@@ -1,0 +1,108 @@
+"""Database URLs: one setting (`AINFERA_DATABASE_URL`) mapped onto the event store's environment
+and onto plain DB-API connections for our own projection tables.
+
+`sqlite:///path` (the embedded default) or `postgresql://user[:pass]@host[:port]/db[?schema=s]`.
+The optional `schema` parameter puts the event store and our tables in one PostgreSQL schema,
+which is how tests keep two runs on one database apart.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import psycopg
+
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """Where the store lives: `kind` is "sqlite" or "postgres"."""
+
+    kind: str
+    url: str
+    sqlite_path: str = ""
+    pg_conninfo: str = ""
+    pg_schema: str = ""
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        if url.startswith("sqlite:///"):
+            path = url[len("sqlite:///"):]
+            if not path:
+                raise DatabaseUrlError("sqlite URL needs a path: sqlite:///var/ainfera.db")
+            return cls(kind="sqlite", url=url, sqlite_path=path)
+        if url.startswith(("postgresql://", "postgres://")):
+            parts = urlsplit(url)
+            query = parse_qs(parts.query)
+            schema = query.pop("schema", [""])[0]
+            if schema and not _SCHEMA_NAME.match(schema):
+                raise DatabaseUrlError(f"invalid schema name {schema!r}")
+            if not parts.hostname or not parts.path.strip("/"):
+                raise DatabaseUrlError(
+                    "PostgreSQL URL needs a host and a database: postgresql://user@host:5432/db"
+                )
+            conninfo = psycopg.conninfo.make_conninfo(
+                host=parts.hostname,
+                port=str(parts.port or 5432),
+                dbname=unquote(parts.path.strip("/")),
+                user=unquote(parts.username or "postgres"),
+                password=unquote(parts.password or ""),
+                **{k: v[0] for k, v in query.items()},
+            )
+            return cls(kind="postgres", url=url, pg_conninfo=conninfo, pg_schema=schema)
+        raise DatabaseUrlError(
+            f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:///PATH or "
+            "postgresql://USER@HOST:PORT/DB"
+        )
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The environment the eventsourcing library reads to pick and open its recorder."""
+        if self.kind == "sqlite":
+            Path(self.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": self.sqlite_path,
+                "SQLITE_LOCK_TIMEOUT": "30",
+            }
+        info = psycopg.conninfo.conninfo_to_dict(self.pg_conninfo)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": str(info.get("dbname", "")),
+            "POSTGRES_HOST": str(info.get("host", "")),
+            "POSTGRES_PORT": str(info.get("port", "5432")),
+            "POSTGRES_USER": str(info.get("user", "")),
+            "POSTGRES_PASSWORD": str(info.get("password", "")),
+            "POSTGRES_POOL_SIZE": "8",
+            "POSTGRES_MAX_OVERFLOW": "8",
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+        }
+        if self.pg_schema:
+            env["POSTGRES_SCHEMA"] = self.pg_schema
+        return env
+
+    def connect(self) -> Any:
+        """A new DB-API connection for our own tables, in the same database and schema."""
+        if self.kind == "sqlite":
+            Path(self.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.sqlite_path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            return conn
+        options = f"-c search_path={self.pg_schema}" if self.pg_schema else ""
+        return psycopg.connect(
+            self.pg_conninfo, options=options, autocommit=True, connect_timeout=5
+        )
+
+    def sql(self, statement: str) -> str:
+        """Our statements are written with `%s` parameters; SQLite's driver wants `?`."""
+        return statement.replace("%s", "?") if self.kind == "sqlite" else statement
+
+
+class DatabaseUrlError(ValueError):
+    """AINFERA_DATABASE_URL is not a URL we can use."""

@@ -1,0 +1,42 @@
+"""The composition root: `create_app(settings)` wires everything. Nothing does I/O at import
+time; resources are opened in the lifespan and closed with it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+
+from app.errors import EXCEPTION_HANDLERS
+from app.middleware import request_id_middleware
+from app.routes.health import healthz, readyz
+from app.routes.inferences import get_inference
+from app.runtime import open_runtime
+from app.settings import Settings
+
+log = logging.getLogger("ainfera")
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with open_runtime(settings) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    return Litestar(
+        route_handlers=[healthz, readyz, get_inference],
+        lifespan=[lifespan],
+        middleware=[request_id_middleware],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="Ainfera Ledger", version="0.1.0", path="/schema",
+            description="LLM gateway whose every call is an event on a verifiable ledger.",
+        ),
+        debug=False,
+    )

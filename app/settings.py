@@ -1,0 +1,70 @@
+"""Settings: read once from the environment at the edge, passed inward explicitly.
+
+Nothing else in the project reads os.environ, so tests build an app with other settings
+through the same factory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+DEFAULT_DATABASE_URL = "sqlite:///var/ainfera.db"
+DEFAULT_SIGNING_KEY_FILE = "var/signing.key"
+DEFAULT_LOG_ORIGIN = "ainfera.local/ledger"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    config_path: str | None = None
+    signing_key_file: str = DEFAULT_SIGNING_KEY_FILE
+    routing_preference_live: bool = False
+    log_origin: str = DEFAULT_LOG_ORIGIN
+    budget_fail_open: bool = False
+    run_projections: bool = True
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            database_url=env.get("AINFERA_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            redis_url=env.get("AINFERA_REDIS_URL") or None,
+            config_path=env.get("AINFERA_CONFIG") or None,
+            signing_key_file=env.get("AINFERA_SIGNING_KEY_FILE") or DEFAULT_SIGNING_KEY_FILE,
+            routing_preference_live=_flag(env.get("AINFERA_ROUTING_PREFERENCE_LIVE")),
+            log_origin=env.get("AINFERA_LOG_ORIGIN") or DEFAULT_LOG_ORIGIN,
+            budget_fail_open=_flag(env.get("AINFERA_BUDGET_FAIL_OPEN")),
+            run_projections=not _flag(env.get("AINFERA_NO_INPROCESS_PROJECTIONS")),
+            host=env.get("AINFERA_HOST") or DEFAULT_HOST,
+            port=_port(env.get("AINFERA_PORT")),
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _port(value: str | None) -> int:
+    if not value:
+        return DEFAULT_PORT
+    try:
+        port = int(value)
+    except ValueError:
+        raise SettingsError(f"AINFERA_PORT must be a port number, not {value!r}") from None
+    if not 0 < port < 65536:
+        raise SettingsError(f"AINFERA_PORT must be between 1 and 65535, not {port}")
+    return port
+
+
+class SettingsError(ValueError):
+    """A setting in the environment is not usable."""

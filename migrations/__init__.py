@@ -1,0 +1,1 @@
+"""Versioned SQL for our own tables; applied by `ainfera migrate` (adapters.migrations)."""

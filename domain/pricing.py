@@ -1,0 +1,98 @@
+"""What a call costs, in exact US dollars, from a catalog model's prices per million tokens.
+
+Nothing here rounds: a cost is a sum of integer token counts times decimal prices divided by a
+million, which a Decimal holds exactly, and the arithmetic runs in a context that raises rather
+than round (decimal.Inexact), so a silently rounded charge is impossible. Callers that need a
+coarser unit (a counter in integer nano-dollars, say) quantise at their own edge, upwards for
+reservations. It must never charge for unknown usage as if it were zero.
+
+Usage follows the Completed event's shape. `input_tokens` counts only uncached input, disjoint
+from `cache_read` and `cache_write` (Anthropic's convention; an OpenAI-style prompt count that
+includes cached tokens must have them subtracted by the adapter). A missing or None cache count
+means the upstream reported no cache use and costs nothing; a missing or None input or output
+count means usage is unknown, and `cost_of` raises UsageUnknown so the gateway charges the worst
+case it reserved instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow
+from typing import Final
+
+from domain.catalog import Model
+
+USAGE_KEYS: Final = ("input_tokens", "output_tokens", "cache_read", "cache_write")
+TOKENS_PER_PRICE_UNIT: Final = 1_000_000
+_EXACT: Final = Context(prec=60, traps=[Inexact, InvalidOperation, Overflow, DivisionByZero])
+
+
+def cost_of(model: Model, usage: Mapping[str, int | None] | None) -> Decimal:
+    """The exact cost of a finished call from the usage its upstream reported."""
+    if usage is None:
+        raise UsageUnknown("the upstream reported no usage")
+    unexpected = sorted(set(usage) - set(USAGE_KEYS))
+    if unexpected:
+        raise InvalidUsage(f"unknown usage keys {unexpected}; expected {list(USAGE_KEYS)}")
+    counts = {key: check_tokens(key, usage.get(key)) for key in USAGE_KEYS}
+    for key in ("input_tokens", "output_tokens"):
+        if counts[key] is None:
+            raise UsageUnknown(f"the upstream did not report {key}")
+    return _priced(
+        (counts["input_tokens"], model.input_usd_per_mtok),
+        (counts["output_tokens"], model.output_usd_per_mtok),
+        (counts["cache_read"], model.cache_read_usd_per_mtok),
+        (counts["cache_write"], model.cache_write_usd_per_mtok),
+    )
+
+
+def estimated_cost(model: Model, est_input_tokens: int, max_output_tokens: int) -> Decimal:
+    """The routing estimate: every input token at the input price, every permitted output
+    token at the output price. It ranks models; it is not a bound (see worst_case_cost)."""
+    return _priced(
+        (check_tokens("est_input_tokens", est_input_tokens), model.input_usd_per_mtok),
+        (check_tokens("max_output_tokens", max_output_tokens), model.output_usd_per_mtok),
+    )
+
+
+def worst_case_cost(model: Model, est_input_tokens: int, max_output_tokens: int) -> Decimal:
+    """The most the call can cost if the input estimate holds: what a budget reservation holds.
+    Input is priced at the dearest way it may be billed, since a cache write costs more than
+    plain input at some vendors (Anthropic charges 1.25x for it)."""
+    dearest_input = max(
+        model.input_usd_per_mtok, model.cache_read_usd_per_mtok, model.cache_write_usd_per_mtok
+    )
+    return _priced(
+        (check_tokens("est_input_tokens", est_input_tokens), dearest_input),
+        (check_tokens("max_output_tokens", max_output_tokens), model.output_usd_per_mtok),
+    )
+
+
+def price_version(model: Model) -> str:
+    """The version a debit records: the config's `price_version`, or a hash of the prices."""
+    return model.price_version
+
+
+def check_tokens(name: str, count: object) -> int | None:
+    if count is None or (type(count) is int and count >= 0):
+        return count
+    raise InvalidUsage(f"{name} must be a non-negative integer, not {count!r}")
+
+
+def _priced(*lines: tuple[int | None, Decimal]) -> Decimal:
+    total = Decimal(0)
+    for tokens, usd_per_mtok in lines:
+        total = _EXACT.add(total, _EXACT.multiply(Decimal(tokens or 0), usd_per_mtok))
+    return _EXACT.divide(total, Decimal(TOKENS_PER_PRICE_UNIT))
+
+
+class PricingError(Exception):
+    """Base of the pricing rules' errors."""
+
+
+class UsageUnknown(PricingError):
+    """The upstream did not say how many tokens it billed; charge the reservation instead."""
+
+
+class InvalidUsage(PricingError):
+    """Usage that cannot be right: a negative or non-integer count, or a key no adapter emits."""

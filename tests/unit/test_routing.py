@@ -1,0 +1,346 @@
+"""The routing brain: names, capability filters, the quality floor, ties, rejection, and a lock
+on the exact bytes a balanced decision records."""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from domain.catalog import Catalog, canonical_json, catalog_from_dict
+from domain.context import audit_context
+from domain.inference import Inference
+from domain.routing import (
+    InvalidRouteRequest,
+    InvalidRoutingHint,
+    RouteRequest,
+    RoutingDecision,
+    RoutingHint,
+    UnknownModel,
+    decision_to_routed_fields,
+    estimate_input_tokens,
+    route,
+)
+
+CANDIDATE_KEYS = {"model", "provider", "quality", "est_cost_usd", "eligible", "cleared_floor"}
+CANDIDATE_KEYS |= {"rejection_reason"}
+
+
+def model(slug: str, provider: str, quality: str, prices: str, **extra: Any) -> dict[str, Any]:
+    input_price, output_price = prices.split()
+    return {
+        "slug": slug,
+        "provider": provider,
+        "upstream_model": f"{slug}-upstream",
+        "quality": quality,
+        "input_usd_per_mtok": input_price,
+        "output_usd_per_mtok": output_price,
+        "supports_tools": True,
+    } | extra
+
+
+def catalog(floor: str = "0.50", models: list[dict[str, Any]] | None = None) -> Catalog:
+    return catalog_from_dict(
+        {
+            "providers": {
+                "p1": {"kind": "anthropic", "base_url": "https://p1.test", "api_key_env": "P1"},
+                "p2": {"kind": "openai", "base_url": "https://p2.test", "api_key_env": "P2"},
+            },
+            "models": models
+            or [
+                model("cheap", "p2", "0.55", "0.10 0.40", supports_tools=False),
+                model("mid", "p2", "0.70", "1.00 4.00", context_window=10_000),
+                model("good", "p1", "0.80", "3.00 15.00"),
+                model("best", "p1", "0.90", "15.00 75.00", max_output_tokens=4096),
+            ],
+            "router": {"default_min_quality": floor},
+        }
+    )
+
+
+def ask(
+    model_name: str = "ainfera-inference",
+    *,
+    tools: bool = False,
+    tokens: tuple[int, int] = (1000, 1000),
+    min_quality: object = None,
+    preference: object = None,
+    live: bool = False,
+    floor: str = "0.50",
+) -> RoutingDecision:
+    request = RouteRequest(
+        model_name, tools, tokens[0], tokens[1], RoutingHint(min_quality, preference)
+    )
+    return route(request, catalog(floor), preference_live=live)
+
+
+def reasons(decision: RoutingDecision) -> dict[str, str | None]:
+    return {c.model: c.rejection_reason for c in decision.candidates}
+
+
+def test_the_canonical_name_routes_to_the_cheapest_eligible_model() -> None:
+    decision = ask()
+    assert decision.router == "ainfera-inference"
+    assert decision.alias_hit is None
+    assert decision.chosen_model == "cheap"
+    assert [m.slug for m in decision.fallback] == ["cheap", "mid", "good", "best"]
+    assert decision.chosen is decision.fallback[0]
+    assert not decision.rejected_floor
+    assert decision.rejection is None
+    costs = [Decimal("0.0005"), Decimal("0.005"), Decimal("0.018"), Decimal("0.09")]
+    assert [c.est_cost_usd for c in decision.candidates] == costs
+
+
+@pytest.mark.parametrize("alias", ["ainfera-mithril", "ainfera-auto", "ainfera/auto"])
+def test_every_legacy_alias_routes_and_is_recorded(alias: str) -> None:
+    decision = ask(alias)
+    assert decision.router == "ainfera-inference"
+    assert decision.alias_hit == alias
+    assert decision.chosen_model == "cheap"
+    assert decision.ruleset_hash == ask().ruleset_hash
+
+
+def test_candidates_are_every_model_with_exactly_the_contract_keys() -> None:
+    fields = decision_to_routed_fields(ask())
+    assert [c["model"] for c in fields["candidates"]] == ["cheap", "mid", "good", "best"]
+    assert all(set(c) == CANDIDATE_KEYS for c in fields["candidates"])
+    assert fields["candidates"][0] == {
+        "model": "cheap",
+        "provider": "p2",
+        "quality": "0.55",
+        "est_cost_usd": "0.0005",
+        "eligible": True,
+        "cleared_floor": True,
+        "rejection_reason": None,
+    }
+    assert fields["policy"] == {
+        "min_quality": "0.5", "routing_preference": "balanced", "preference_live": False}
+
+
+def test_a_catalog_slug_is_a_pinned_passthrough_that_still_records_the_policy() -> None:
+    decision = ask("best", tools=True, tokens=(50_000, 9000), preference="quality", live=True)
+    assert (decision.router, decision.alias_hit, decision.chosen_model) == ("direct", None, "best")
+    assert decision.candidates == ()
+    assert [m.slug for m in decision.fallback] == ["best"]
+    fields = decision_to_routed_fields(decision)
+    assert fields["candidates"] == []
+    assert fields["policy"] == {
+        "min_quality": "0.6", "routing_preference": "quality", "preference_live": True}
+
+
+def test_an_unknown_model_raises() -> None:
+    with pytest.raises(UnknownModel, match="'claude-3' is neither in the catalog"):
+        ask("claude-3")
+
+
+def test_tools_exclude_models_without_them() -> None:
+    decision = ask(tools=True)
+    assert decision.chosen_model == "mid"
+    assert reasons(decision)["cheap"] == "tools_unsupported"
+    assert decision.candidates[0].cleared_floor is True
+    assert decision.candidates[0].eligible is False
+
+
+def test_context_window_and_max_output_limits_exclude_models() -> None:
+    decision = ask(tokens=(9500, 5000))
+    assert reasons(decision) == {
+        "cheap": None, "mid": "context_too_small", "good": None, "best": "max_output_too_small"}
+    assert [m.slug for m in decision.fallback] == ["cheap", "good"]
+
+
+@pytest.mark.parametrize(
+    ("floor", "preference", "live", "effective", "chosen"),
+    [
+        ("0.50", "quality", True, "0.6", "mid"),
+        ("0.50", "cost", True, "0.5", "cheap"),  # cannot go under the band's 0.50
+        ("0.80", "quality", True, "0.85", "best"),  # 0.90 is clamped to the band's 0.85
+        ("0.80", "cost", True, "0.7", "mid"),
+        ("0.50", "quality", False, "0.5", "cheap"),  # preference recorded, not applied
+        ("0.80", "cost", False, "0.8", "good"),
+        # A default outside the band is never moved against the preference's aim.
+        ("0.90", "quality", True, "0.9", "best"),
+        ("0.45", "cost", True, "0.45", "cheap"),
+        ("0.45", "quality", True, "0.55", "cheap"),
+    ],
+)
+def test_a_live_preference_moves_the_default_floor_within_the_band(
+    floor: str, preference: str, live: bool, effective: str, chosen: str
+) -> None:
+    decision = ask(preference=preference, live=live, floor=floor)
+    assert decision.policy.as_dict() == {
+        "min_quality": effective, "routing_preference": preference, "preference_live": live}
+    assert decision.chosen_model == chosen
+
+
+def test_candidates_below_the_floor_say_so() -> None:
+    decision = ask(preference="quality", live=True)
+    cheap = decision.candidates[0]
+    assert cheap.model == "cheap"
+    assert (cheap.eligible, cheap.cleared_floor, cheap.rejection_reason) == (
+        False, False, "below_floor")
+
+
+@pytest.mark.parametrize(
+    ("given", "recorded", "chosen"),
+    [("0.75", "0.75", "good"), (0.7, "0.7", "mid"), (" 0.6 ", "0.6", "mid"), (0, "0", "cheap")],
+)
+def test_an_explicit_min_quality_always_wins(given: object, recorded: str, chosen: str) -> None:
+    for live in (True, False):
+        decision = ask(min_quality=given, preference="cost", live=live, floor="0.80")
+        assert decision.policy.min_quality == Decimal(recorded)
+        assert decision.policy.as_dict()["min_quality"] == recorded
+        assert decision.chosen_model == chosen
+
+
+@pytest.mark.parametrize("preference", [None, "fastest", "", 3, ["quality"]])
+def test_an_absent_or_unknown_preference_acts_as_balanced(preference: object) -> None:
+    decision = ask(preference=preference, live=True)
+    assert decision.policy.routing_preference == "balanced"
+    assert decision.policy.min_quality == Decimal("0.50")
+
+
+def test_a_preference_is_read_case_and_space_insensitively() -> None:
+    assert ask(preference=" Quality ", live=True).policy.routing_preference == "quality"
+
+
+@pytest.mark.parametrize("hint", ["abc", "", "1.5", -0.1, 2, "NaN", "Infinity", True, [0.5], {}])
+def test_an_invalid_min_quality_raises(hint: object) -> None:
+    with pytest.raises(InvalidRoutingHint, match="min_quality must be a number from 0 to 1"):
+        ask(min_quality=hint)
+
+
+def test_equal_costs_prefer_higher_quality_then_slug() -> None:
+    tied = [
+        model("zeta", "p1", "0.70", "1.00 2.00"),
+        model("beta", "p2", "0.70", "1.00 2.00"),
+        model("alpha", "p1", "0.60", "1.00 2.00"),
+        model("omega", "p1", "0.99", "1.00 2.01"),
+    ]
+    request = RouteRequest("ainfera-inference", False, 100, 100)
+    decision = route(request, catalog(models=tied), preference_live=False)
+    assert [m.slug for m in decision.fallback] == ["beta", "zeta", "alpha", "omega"]
+
+
+def test_no_model_above_the_floor_is_a_rejection_not_an_error() -> None:
+    decision = ask(min_quality="0.95")
+    assert decision.chosen_model is None
+    assert decision.chosen is None
+    assert decision.rejected_floor
+    assert decision.fallback == ()
+    assert decision.rejection == "no model that can serve this request meets the quality floor"
+    assert all(c.rejection_reason == "below_floor" for c in decision.candidates)
+    assert decision_to_routed_fields(decision)["chosen_model"] is None
+
+
+def test_no_capable_model_is_a_rejection_naming_the_reasons() -> None:
+    models = [
+        model("cheap", "p2", "0.55", "0.10 0.40", supports_tools=False),
+        model("best", "p1", "0.90", "15.00 75.00", max_output_tokens=4096),
+    ]
+    request = RouteRequest("ainfera-inference", True, 100, 5000)
+    decision = route(request, catalog(models=models), preference_live=False)
+    assert decision.rejected_floor
+    assert decision.chosen_model is None
+    assert decision.rejection == (
+        "no model can serve this request: max_output_too_small, tools_unsupported")
+
+
+def test_the_ruleset_hash_is_over_the_catalog_and_the_effective_policy() -> None:
+    decision = ask(preference="quality", live=True)
+    policy = b'{"min_quality":"0.6","preference_live":true,"routing_preference":"quality"}'
+    digest = hashlib.sha256(catalog().canonical_json() + policy).hexdigest()
+    assert decision.ruleset_hash == f"sha256:{digest}"
+
+
+def test_the_same_input_gives_the_same_decision_and_the_policy_changes_the_hash() -> None:
+    assert ask(tools=True) == ask(tools=True)
+    assert ask().ruleset_hash.startswith("sha256:")
+    assert len(ask().ruleset_hash) == len("sha256:") + 64
+    hashes = {
+        ask().ruleset_hash,
+        ask(live=True).ruleset_hash,
+        ask(min_quality="0.6").ruleset_hash,
+        ask(preference="cost").ruleset_hash,
+        ask(floor="0.6").ruleset_hash,
+    }
+    assert len(hashes) == 5
+    assert ask(tools=True, tokens=(5, 5)).ruleset_hash == ask().ruleset_hash
+
+
+def test_the_routed_fields_are_exactly_what_the_inference_aggregate_takes() -> None:
+    decision = ask("ainfera-auto", tools=True)
+    fields = decision_to_routed_fields(decision)
+    assert set(fields) == {
+        "router", "alias_hit", "candidates", "chosen_model", "policy", "ruleset_hash"}
+    with audit_context("t", "a", "r"):
+        inference = Inference(
+            api="messages",
+            requested_model="ainfera-auto",
+            stream=False,
+            tools=1,
+            request_digest="d",
+            **fields,
+        )
+    assert inference.router == "ainfera-inference"
+    assert inference.alias_hit == "ainfera-auto"
+    assert inference.chosen_model == "mid"
+    assert inference.candidates == fields["candidates"]
+
+
+@pytest.mark.parametrize(("size", "tokens"), [(0, 0), (1, 1), (3, 1), (4, 2), (3000, 1000)])
+def test_the_input_estimate_is_a_third_of_the_length_rounded_up(size: int, tokens: int) -> None:
+    assert estimate_input_tokens(size) == tokens
+    assert estimate_input_tokens("x" * size) == tokens
+    assert estimate_input_tokens(b"x" * size) == tokens
+
+
+def test_the_input_estimate_counts_utf8_bytes_when_given_bytes() -> None:
+    assert estimate_input_tokens("ééé") == 1
+    assert estimate_input_tokens("ééé".encode()) == 2
+
+
+@pytest.mark.parametrize("size", [-1, True, 1.5])
+def test_the_input_estimate_refuses_nonsense(size: Any) -> None:
+    with pytest.raises(InvalidRouteRequest):
+        estimate_input_tokens(size)
+
+
+@pytest.mark.parametrize("tokens", [(-1, 10), (10, -1), (True, 10)])
+def test_a_route_request_refuses_nonsense_token_counts(tokens: tuple[Any, Any]) -> None:
+    with pytest.raises(InvalidRouteRequest, match="must be a non-negative integer"):
+        RouteRequest("ainfera-inference", False, tokens[0], tokens[1])
+
+
+# The lock: a balanced decision's recorded bytes and ruleset hash, computed once and pasted. If
+# this fails, routing now decides or records differently: make sure that is intended, then
+# re-paste, because every stored decision and ruleset_hash from before no longer reproduces.
+LOCKED_DECISION = (
+    b'{"alias_hit":"ainfera-mithril","candidates":['
+    b'{"cleared_floor":true,"eligible":false,"est_cost_usd":"0.0004434","model":"cheap",'
+    b'"provider":"p2","quality":"0.55","rejection_reason":"tools_unsupported"},'
+    b'{"cleared_floor":true,"eligible":true,"est_cost_usd":"0.004434","model":"mid",'
+    b'"provider":"p2","quality":"0.7","rejection_reason":null},'
+    b'{"cleared_floor":true,"eligible":true,"est_cost_usd":"0.015702","model":"good",'
+    b'"provider":"p1","quality":"0.8","rejection_reason":null},'
+    b'{"cleared_floor":true,"eligible":true,"est_cost_usd":"0.07851","model":"best",'
+    b'"provider":"p1","quality":"0.9","rejection_reason":null}],'
+    b'"chosen_model":"mid","fallback":["mid","good","best"],'
+    b'"policy":{"min_quality":"0.5","preference_live":true,"routing_preference":"balanced"},'
+    b'"requested_model":"ainfera-mithril","router":"ainfera-inference",'
+    b'"ruleset_hash":"sha256:9c2ecbf4b9e5440d651596ffe1d41cfa1fa86e7fbc4f437cf1db1f7c5f3f7711"}'
+)
+LOCKED_RULESET_HASH = "sha256:9c2ecbf4b9e5440d651596ffe1d41cfa1fa86e7fbc4f437cf1db1f7c5f3f7711"
+
+
+def test_lock_balanced_decision_is_byte_identical() -> None:
+    decision = ask(
+        "ainfera-mithril", tools=True, tokens=(1234, 800), preference="balanced", live=True
+    )
+    recorded = decision_to_routed_fields(decision) | {
+        "requested_model": decision.requested_model,
+        "fallback": [m.slug for m in decision.fallback],
+    }
+    assert canonical_json(recorded) == LOCKED_DECISION
+    assert decision.ruleset_hash == LOCKED_RULESET_HASH

@@ -54,8 +54,11 @@ def canonical_json(value: Any) -> bytes:
 
 @dataclass(frozen=True)
 class Provider:
-    """An upstream. `base_url` is the API root without the version path and without a trailing
-    slash; adapters append their vendor's path (`/v1/messages`, `/v1/chat/completions`)."""
+    """An upstream. `base_url` follows the vendor SDK's convention, without a trailing slash:
+    the API root for `anthropic` and `gemini` (adapters append `/v1/messages`,
+    `/v1beta/models/...`), and the root *with* its version path for `openai`
+    (`https://api.openai.com/v1`; adapters append `/chat/completions`), because
+    OpenAI-compatible servers put it in different places (`.../openai/v1`, `:11434/v1`)."""
 
     name: str
     kind: str
@@ -324,7 +327,7 @@ def default_catalog() -> Catalog:
     scores without an `aa_index_source` are this default's own estimates: calibrate them."""
     vendors = {
         "anthropic": ("https://api.anthropic.com", "ANTHROPIC_API_KEY"),
-        "openai": ("https://api.openai.com", "OPENAI_API_KEY"),
+        "openai": ("https://api.openai.com/v1", "OPENAI_API_KEY"),
         "gemini": ("https://generativelanguage.googleapis.com", "GEMINI_API_KEY"),
     }
     # slug, upstream model, quality, prices (input, output, cache read, cache write), context

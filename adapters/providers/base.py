@@ -1,0 +1,197 @@
+"""The Provider port and the HTTP plumbing its three vendor adapters share.
+
+A provider translates, nothing more: canonical request in, canonical message or events out,
+errors as `ProviderError`. It never retries or falls back (the gateway decides that from
+`retryable`) and never owns its HTTP client: the shared one is passed in.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+import httpx
+import orjson
+
+from adapters.providers.errors import (
+    InvalidUpstreamResponse,
+    NotTranslatable,
+    ProviderError,
+    error_for_status,
+    map_httpx_errors,
+)
+from adapters.providers.sse import ServerSentEvent
+from adapters.providers.stream import ProviderStream, StreamReader
+from domain.protocols.canonical import JSON, TranslationError, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderResult:
+    message: JSON  # canonical (Anthropic) message, ids and model as the upstream gave them
+    usage: Usage  # None where the upstream did not say
+    upstream_request_id: str | None
+
+
+class Provider(Protocol):
+    name: str
+    kind: str
+
+    async def complete(self, request: JSON, upstream_model: str) -> ProviderResult: ...
+
+    async def open_stream(self, request: JSON, upstream_model: str) -> ProviderStream: ...
+
+    def stream(self, request: JSON, upstream_model: str) -> AsyncIterator[JSON]: ...
+
+
+class HTTPProvider(ABC):
+    """What every vendor adapter does alike; subclasses supply the vendor's wire details."""
+
+    kind: str
+    request_id_header: ClassVar[str | None] = None
+
+    def __init__(self, name: str, base_url: str, api_key: str, client: httpx.AsyncClient) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._client = client
+
+    # Vendor specifics.
+    @abstractmethod
+    def _url(self, upstream_model: str, *, stream: bool) -> str:
+        """The endpoint for this model, streaming or not."""
+
+    @abstractmethod
+    def _headers(self) -> dict[str, str]:
+        """Authentication and version headers."""
+
+    @abstractmethod
+    def _body(self, request: JSON, upstream_model: str, *, stream: bool) -> JSON:
+        """The vendor request body for a canonical request (raises TranslationError)."""
+
+    @abstractmethod
+    def _read(self, body: JSON, upstream_model: str) -> tuple[JSON, Usage]:
+        """The canonical message and reported usage of a vendor response body."""
+
+    @abstractmethod
+    def _reader(self, upstream_model: str) -> StreamReader:
+        """A fresh reader for one streamed response."""
+
+    # The port.
+    async def complete(self, request: JSON, upstream_model: str) -> ProviderResult:
+        http_request = self._build(request, upstream_model, stream=False)
+        with map_httpx_errors(self.name):
+            response = await self._client.send(http_request)
+        if response.status_code >= 400:
+            raise self._status_error(response)
+        try:
+            message, usage = self._read(orjson.loads(response.content), upstream_model)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InvalidUpstreamResponse(
+                self.name, response.status_code, "invalid_response", repr(exc)
+            ) from exc
+        request_id = self._request_id(response) or message.get("id") or None
+        return ProviderResult(message, usage, request_id)
+
+    async def open_stream(self, request: JSON, upstream_model: str) -> ProviderStream:
+        http_request = self._build(request, upstream_model, stream=True)
+        http_request.headers["accept"] = "text/event-stream"
+        # No decompressor between the socket and the SSE decoder to hold bytes back.
+        http_request.headers["accept-encoding"] = "identity"
+        with map_httpx_errors(self.name):
+            response = await self._client.send(http_request, stream=True)
+            if response.status_code >= 400:
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+                raise self._status_error(response)
+        stream = ProviderStream(
+            self.name, response, self._reader(upstream_model), self.request_id_header
+        )
+        await stream.prime()
+        return stream
+
+    async def stream(self, request: JSON, upstream_model: str) -> AsyncIterator[JSON]:
+        async with await self.open_stream(request, upstream_model) as events:
+            async for event in events:
+                yield event
+
+    def _build(self, request: JSON, upstream_model: str, *, stream: bool) -> httpx.Request:
+        try:
+            body = self._body(request, upstream_model, stream=stream)
+        except TranslationError as exc:
+            raise NotTranslatable(self.name, None, "not_translatable", str(exc)) from exc
+        url = self._url(upstream_model, stream=stream)
+        headers = {"content-type": "application/json", **self._headers()}
+        return self._client.build_request("POST", url, content=orjson.dumps(body), headers=headers)
+
+    def _request_id(self, response: httpx.Response) -> str | None:
+        return response.headers.get(self.request_id_header) if self.request_id_header else None
+
+    def _status_error(self, response: httpx.Response) -> ProviderError:
+        """Reads the vendor's error body; all three nest it under `error` (Anthropic and OpenAI
+        name its kind `type`, Gemini `status`)."""
+        try:
+            error = orjson.loads(response.content).get("error")
+        except (ValueError, AttributeError):
+            error = None
+        if not isinstance(error, dict):
+            error = {"message": response.text[:500]}
+        status = response.status_code
+        error_type = str(error.get("type") or error.get("status") or f"http_{status}")
+        should_retry = {"true": True, "false": False}.get(
+            response.headers.get("x-should-retry", "")
+        )
+        return error_for_status(
+            self.name,
+            status,
+            error_type,
+            str(error.get("message") or ""),
+            should_retry=should_retry,
+            retry_after=_retry_after(response.headers),
+        )
+
+
+class FrameTranslator(Protocol):
+    """A domain stream translator for one vendor (ChunksToCanonical, GeminiStreamToCanonical)."""
+
+    @property
+    def usage(self) -> Usage: ...
+
+    def feed(self, frame: JSON) -> list[JSON]: ...
+
+    def finish(self) -> list[JSON]: ...
+
+
+class DataFrameReader:
+    """A StreamReader for data-only SSE (OpenAI, Gemini): each frame is one JSON object for
+    the translator; `done` is OpenAI's `[DONE]` sentinel."""
+
+    def __init__(self, translator: FrameTranslator, done: str | None = None) -> None:
+        self._translator = translator
+        self._done = done
+
+    @property
+    def usage(self) -> Usage:
+        return self._translator.usage
+
+    def on_event(self, sse: ServerSentEvent) -> list[JSON]:
+        data = sse.data.strip()
+        if self._done is not None and data == self._done:
+            return self._translator.finish()
+        return self._translator.feed(orjson.loads(data)) if data else []
+
+    def on_end(self) -> list[JSON]:
+        return self._translator.finish()
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds to wait, from `retry-after-ms` or `retry-after` (HTTP dates are ignored)."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return float(headers[name]) * scale
+        except (KeyError, ValueError):
+            continue
+    return None

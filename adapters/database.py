@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,8 +92,8 @@ class Database:
         if self.kind == "sqlite":
             Path(self.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.sqlite_path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            _enable_wal(conn)
             return conn
         options = f"-c search_path={self.pg_schema}" if self.pg_schema else ""
         return psycopg.connect(
@@ -102,6 +103,20 @@ class Database:
     def sql(self, statement: str) -> str:
         """Our statements are written with `%s` parameters; SQLite's driver wants `?`."""
         return statement.replace("%s", "?") if self.kind == "sqlite" else statement
+
+
+def _enable_wal(conn: sqlite3.Connection, attempts: int = 300) -> None:
+    """Switches a new database to WAL. Two processes opening a fresh file at once can race
+    for the switch, and SQLite answers the loser "database is locked" at once, without its
+    busy handler, so retry briefly."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.01)
 
 
 class DatabaseUrlError(ValueError):

@@ -79,18 +79,27 @@ class GroupCommitWriter:
         If the write fails the aggregate objects still hold the state of the lost events:
         callers must not save them again but reload from the store.
         """
-        events = _collect(aggregates)
-        if not events:
-            return 0
+        return await self.submit(*aggregates)
+
+    def submit(self, *aggregates: Aggregate | None) -> asyncio.Future[int]:
+        """Queues the aggregates' pending events now and returns the future of their commit.
+
+        Queueing is synchronous, so code that must record even while being cancelled (a
+        stream's finally block) can queue first and await after. Cancelling the future only
+        stops the waiting: the queued write still happens.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
+        events = _collect(aggregates)
+        if not events:
+            future.set_result(0)
+            return future
 
         def resolve(outcome: int | BaseException) -> None:
             loop.call_soon_threadsafe(_settle, future, outcome)
 
         self._submit(_Submission(events, resolve))
-        # A cancelled caller cancels only this future: the queued write still happens.
-        return await future
+        return future
 
     def save_blocking(self, *aggregates: Aggregate | None, timeout: float = 60.0) -> int:
         """The same for threads that are not running an event loop (CLI, repair jobs)."""

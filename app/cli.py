@@ -17,6 +17,8 @@ from adapters.database import Database, DatabaseUrlError
 from adapters.migrations import MigrationError, migrate
 from adapters.store import EventStore, StoreError
 from app import tenancy
+from app.projection_cli import add_projection_commands
+from app.receipt_cli import add_receipt_commands
 from app.settings import Settings, SettingsError
 from domain.money import InvalidAmountError
 from domain.tenancy import TenancyError, parse_cap
@@ -142,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     kr.add_argument("key_or_id")
     json_flag(kr)
     kr.set_defaults(handler=cmd_key_revoke)
+    add_receipt_commands(sub, _Parser)
+    add_projection_commands(sub, _Parser)
     return parser
 
 

@@ -12,8 +12,14 @@ from litestar.openapi import OpenAPIConfig
 
 from app.errors import EXCEPTION_HANDLERS
 from app.middleware import request_id_middleware
+from app.routes.dashboard import agent_metrics, caps_rollup, inference_decision, usage_daily
+from app.routes.discovery import agent_card, llms_txt
 from app.routes.health import healthz, readyz
+from app.routes.inference_calls import create_chat_completion, create_message
 from app.routes.inferences import get_inference
+from app.routes.ledger import ROUTES as LEDGER_ROUTES
+from app.routes.metrics import metrics
+from app.routes.models import list_models
 from app.runtime import open_runtime
 from app.settings import Settings
 
@@ -30,7 +36,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
 
     return Litestar(
-        route_handlers=[healthz, readyz, get_inference],
+        route_handlers=[
+            healthz, readyz, get_inference, create_message, create_chat_completion, list_models,
+            usage_daily, caps_rollup, agent_metrics, inference_decision, agent_card, llms_txt,
+            metrics, *LEDGER_ROUTES,
+        ],
         lifespan=[lifespan],
         middleware=[request_id_middleware],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 DEFAULT_DATABASE_URL = "sqlite:///var/ainfera.db"
 DEFAULT_SIGNING_KEY_FILE = "var/signing.key"
 DEFAULT_LOG_ORIGIN = "ainfera.local/ledger"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+DEFAULT_ABANDON_AFTER_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +27,14 @@ class Settings:
     routing_preference_live: bool = False
     log_origin: str = DEFAULT_LOG_ORIGIN
     budget_fail_open: bool = False
+    redis_prefix: str = "ainfera:"
+    # An inference open longer than this is taken for one whose process died (see upkeep).
+    abandon_after_s: float = DEFAULT_ABANDON_AFTER_S
     run_projections: bool = True
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
+    # Where provider API keys are looked up by the names the catalog gives (`api_key_env`).
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -41,9 +47,12 @@ class Settings:
             routing_preference_live=_flag(env.get("AINFERA_ROUTING_PREFERENCE_LIVE")),
             log_origin=env.get("AINFERA_LOG_ORIGIN") or DEFAULT_LOG_ORIGIN,
             budget_fail_open=_flag(env.get("AINFERA_BUDGET_FAIL_OPEN")),
+            redis_prefix=env.get("AINFERA_REDIS_PREFIX") or "ainfera:",
+            abandon_after_s=_seconds(env, "AINFERA_ABANDON_AFTER_S", DEFAULT_ABANDON_AFTER_S),
             run_projections=not _flag(env.get("AINFERA_NO_INPROCESS_PROJECTIONS")),
             host=env.get("AINFERA_HOST") or DEFAULT_HOST,
             port=_port(env.get("AINFERA_PORT")),
+            environ=dict(env),
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -52,6 +61,19 @@ class Settings:
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name)
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, not {value!r}") from None
+    if seconds < 0:
+        raise SettingsError(f"{name} must not be negative")
+    return seconds
 
 
 def _port(value: str | None) -> int:

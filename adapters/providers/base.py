@@ -40,7 +40,8 @@ class Provider(Protocol):
 
     async def complete(self, request: JSON, upstream_model: str) -> ProviderResult: ...
 
-    async def open_stream(self, request: JSON, upstream_model: str) -> ProviderStream: ...
+    async def open_stream(self, request: JSON, upstream_model: str, *,
+                          until_content: bool = True) -> ProviderStream: ...
 
     def stream(self, request: JSON, upstream_model: str) -> AsyncIterator[JSON]: ...
 
@@ -94,7 +95,8 @@ class HTTPProvider(ABC):
         request_id = self._request_id(response) or message.get("id") or None
         return ProviderResult(message, usage, request_id)
 
-    async def open_stream(self, request: JSON, upstream_model: str) -> ProviderStream:
+    async def open_stream(self, request: JSON, upstream_model: str, *,
+                          until_content: bool = True) -> ProviderStream:
         http_request = self._build(request, upstream_model, stream=True)
         http_request.headers["accept"] = "text/event-stream"
         # No decompressor between the socket and the SSE decoder to hold bytes back.
@@ -110,7 +112,7 @@ class HTTPProvider(ABC):
         stream = ProviderStream(
             self.name, response, self._reader(upstream_model), self.request_id_header
         )
-        await stream.prime()
+        await stream.prime(until_content=until_content)
         return stream
 
     async def stream(self, request: JSON, upstream_model: str) -> AsyncIterator[JSON]:

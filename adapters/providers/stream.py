@@ -68,8 +68,14 @@ class ProviderStream:
     def usage(self) -> Usage:
         return self._reader.usage
 
-    async def prime(self) -> None:
-        while not self._exhausted and not any(e["type"] in _GENERATED for e in self._pending):
+    async def prime(self, *, until_content: bool = True) -> None:
+        """Reads ahead until the model's first generated output (so a failure before it can
+        still fall back) or, with `until_content=False` (nothing to fall back to), only until
+        the first event, so the client's first byte is not held."""
+        while not self._exhausted and not (
+            any(e["type"] in _GENERATED for e in self._pending) if until_content
+            else self._pending
+        ):
             await self._pull()
         if self._failure is not None:
             self._pending.clear()

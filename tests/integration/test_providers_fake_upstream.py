@@ -3,6 +3,7 @@ against the fake upstream: replies, tool calls, native streaming, error classes,
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -124,6 +125,12 @@ async def test_events_arrive_while_the_upstream_is_still_streaming(
                 break
         rest = [event async for event in stream]
     total = time.monotonic() - started
+    # The fake counts a response finished after its last write returns, which can be a moment
+    # after the client has parsed that write.
+    for _ in range(200):
+        if fake.finished:
+            break
+        await asyncio.sleep(0.01)
     assert fake.finished == 1
     assert rest[-1]["type"] == "message_stop"
     assert first_text_at < total - 0.5

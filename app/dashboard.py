@@ -1,0 +1,98 @@
+"""The dashboard's answers, built from the read models for one tenant at one moment.
+
+Pure functions of a read snapshot and `now` (so tests can pin the clock): the HTTP layer only
+picks the tenant, the time and the consistency. Money is summed as Decimal and answered as
+decimal strings; ratios are plain numbers.
+
+Definitions (also in docs/projections.md):
+- usage days are UTC dates of Routed; `by_status.fallback` is a subset of `ok`.
+- the 24-hour window holds calls whose Completed falls in (now - 24 h, now].
+- caps rollup: `budget.set` is the sum of the daily caps of the agents that have one, and
+  `budget.used_usd` what those agents spent today (UTC); `breaches.quality` counts routed calls
+  completed in the window as `rejected_floor` (no model met the quality floor);
+  `breaches.reliability` counts agents whose window error rate exceeds 5%.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from domain.money import usd_str
+from projections.agent_metrics import window_rows, window_stats
+from projections.agents import tenant_agents
+from projections.routing_outcomes import count_status_since
+from projections.usage_daily import read_days
+from projections.view import Session, utc_text
+
+WINDOW = timedelta(hours=24)
+RELIABILITY_ERROR_RATE = 0.05
+MAX_DAYS = 366
+
+
+def _zero_status() -> dict[str, int]:
+    return {"ok": 0, "fallback": 0, "error": 0}
+
+
+def usage_daily(session: Session, tenant_id: str, days: int, today: date) -> dict[str, Any]:
+    """Every UTC date of the window (oldest first), zeros included, and the totals."""
+    first = today - timedelta(days=days - 1)
+    dates = [(first + timedelta(days=i)).isoformat() for i in range(days)]
+    calls: dict[str, int] = dict.fromkeys(dates, 0)
+    cost: dict[str, Decimal] = dict.fromkeys(dates, Decimal(0))
+    status = {d: _zero_status() for d in dates}
+    for day, _agent, n, spent, ok, fallback, error in read_days(
+            session, tenant_id, dates[0], dates[-1]):
+        calls[day] += int(n)
+        cost[day] += Decimal(spent)
+        status[day]["ok"] += int(ok)
+        status[day]["fallback"] += int(fallback)
+        status[day]["error"] += int(error)
+    totals = _zero_status()
+    for counts in status.values():
+        for key, value in counts.items():
+            totals[key] += value
+    return {
+        "days": [{"date": d, "calls": calls[d], "cost_usd": usd_str(cost[d]),
+                  "by_status": status[d]} for d in dates],
+        "totals": {"calls": sum(calls.values()), "cost_usd": usd_str(sum(cost.values(),
+                                                                         Decimal(0))),
+                   "by_status": totals},
+    }
+
+
+def caps_rollup(session: Session, tenant_id: str, now: datetime) -> dict[str, Any]:
+    agents = tenant_agents(session, tenant_id)
+    caps = {agent_id: cap for agent_id, _name, cap in agents if cap is not None}
+    today = now.date().isoformat()
+    used = sum((Decimal(row[3]) for row in read_days(session, tenant_id, today, today)
+                if row[1] in caps), Decimal(0))
+    since, until = utc_text(now - WINDOW), utc_text(now)
+    rows = window_rows(session, tenant_id, since, until)
+    per_agent: dict[str, list[Sequence[Any]]] = defaultdict(list)
+    for row in rows:
+        per_agent[row[0]].append(row)
+    unreliable = sum(1 for agent_rows in per_agent.values()
+                     if window_stats(agent_rows).error_rate > RELIABILITY_ERROR_RATE)
+    return {
+        "agents": len(agents),
+        "policies_set": len(caps),
+        "budget": {"set": usd_str(sum(caps.values(), Decimal(0))), "used_usd": usd_str(used)},
+        "latency_p50_ms": window_stats(rows).latency_p50_ms,
+        "breaches": {
+            "quality": count_status_since(session, tenant_id, "rejected_floor", since, until),
+            "reliability": unreliable,
+        },
+        "window_hours": 24,
+        "as_of": utc_text(now),
+    }
+
+
+def agent_metrics(session: Session, tenant_id: str, agent_id: str,
+                  now: datetime) -> dict[str, Any]:
+    rows = window_rows(session, tenant_id, utc_text(now - WINDOW), utc_text(now), agent_id)
+    return {"agent_id": agent_id, "window_hours": 24, "as_of": utc_text(now),
+            **window_stats(rows).as_dict()}

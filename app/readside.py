@@ -1,0 +1,130 @@
+"""The read side of one gateway process: connections for reading projections, the in-process
+projection runners (when `settings.run_projections`), lag, and consistent reads.
+
+Reads never touch the runners' connections: on PostgreSQL they borrow from a small pool, on
+SQLite each read opens its own connection (cheap, and sqlite3 connections are bound to the
+thread that made them). Every read runs in one read-only snapshot, so a page built from
+several tables sees one state of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+from psycopg_pool import ConnectionPool
+
+from adapters.database import Database
+from adapters.store import EventStore
+from projections.projector import Projector
+from projections.registry import build_runners, names
+from projections.view import Session, tracked_positions
+
+log = logging.getLogger("ainfera.readside")
+
+T = TypeVar("T")
+
+# How long a consistent read may wait for the projections before answering 503.
+CONSISTENT_READ_TIMEOUT_S = 2.0
+
+
+@dataclass
+class ReadSide:
+    database: Database
+    store: EventStore
+    projector: Projector | None = None
+    pool: ConnectionPool | None = None
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A read-only snapshot of our tables (blocking: call it off the event loop)."""
+        if self.pool is not None:
+            with self.pool.connection() as conn:
+                yield from _snapshot(Session(conn, self.database.kind))
+            return
+        conn = self.database.connect()
+        try:
+            yield from _snapshot(Session(conn, self.database.kind))
+        finally:
+            conn.close()
+
+    async def read(self, query: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with self.session() as session:
+                return query(session)
+
+        return await asyncio.to_thread(run)
+
+    def positions(self) -> dict[str, int]:
+        """Every registered projection's tracking position (0 before its first batch)."""
+        with self.session() as session:
+            return tracked_positions(session, names())
+
+    def lags(self) -> dict[str, int]:
+        latest = self.store.max_notification_id()
+        return {name: max(latest - pos, 0) for name, pos in self.positions().items()}
+
+    async def wait_until(self, projections: Iterable[str], notification_id: int,
+                         within: float = CONSISTENT_READ_TIMEOUT_S) -> None:
+        """Returns once every named projection has applied `notification_id`; raises
+        ProjectionBehindError after `within` seconds. Polls the tracking rows (the truth whichever
+        process runs the projections) and wakes local runners so they do not sleep a poll."""
+        wanted = list(projections)
+        deadline = time.monotonic() + within
+        delay = 0.005
+        while True:
+            positions = await asyncio.to_thread(self.positions)
+            behind = {n: positions[n] for n in wanted if positions[n] < notification_id}
+            if not behind:
+                return
+            if self.projector is not None:
+                self.projector.nudge()
+            if time.monotonic() >= deadline:
+                worst = min(behind.values())
+                raise ProjectionBehindError(
+                    f"read models are behind the ledger ({', '.join(sorted(behind))} at "
+                    f"{worst}, wanted {notification_id}); retry shortly"
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def close(self) -> None:
+        if self.projector is not None:
+            self.projector.stop()
+        if self.pool is not None:
+            self.pool.close()
+
+
+def _snapshot(session: Session) -> Iterator[Session]:
+    session.begin(write=False)
+    try:
+        yield session
+    finally:
+        session.rollback()
+
+
+def open_read_side(database: Database, store: EventStore, run_projections: bool) -> ReadSide:
+    """Builds the read side; starts the projection runners when this process runs them."""
+    pool = None
+    if database.kind == "postgres":
+        kwargs: dict[str, object] = {"autocommit": True}
+        if database.pg_schema:
+            kwargs["options"] = f"-c search_path={database.pg_schema}"
+        pool = ConnectionPool(database.pg_conninfo, kwargs=kwargs, min_size=1, max_size=4,
+                              open=True, name="ainfera-read")
+    projector = None
+    if run_projections:
+        channel = getattr(store.app.recorder, "channel_name", None)
+        projector = Projector(build_runners(database.connect, database.kind, store),
+                              listen_connect=database.connect, channel=channel)
+        projector.start()
+    return ReadSide(database=database, store=store, projector=projector, pool=pool)
+
+
+class ProjectionBehindError(Exception):
+    """A consistent read could not be served in time: the projections lag the ledger."""

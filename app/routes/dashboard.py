@@ -1,0 +1,170 @@
+"""Dashboard reads over HTTP: usage per day, the caps rollup, agent metrics and an inference's
+routing decision. Tenant-scoped by the caller's key: another tenant's agent or inference is 404
+(never 403), and an empty tenant gets zeros.
+
+Consistency: reads are served from the projections, which trail the ledger by a few
+milliseconds. With `?consistent=true` or `x-ainfera-consistent: true` a read first waits (up to
+2 s) until the projections it reads have applied the ledger up to `x-ainfera-after: N` (the
+notification id a write returned) or, without it, up to the ledger's current end; if they do
+not get there in time it answers 503 with `retry-after`, never silently stale data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from litestar import Request, get
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery
+
+from adapters.budget import BudgetError
+from adapters.store import AggregateMissingError
+from app import dashboard
+from app.auth import provide_caller
+from app.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
+from app.readside import ProjectionBehindError, ReadSide
+from app.routes.inferences import load_owned_inference
+from app.runtime import Runtime
+from app.tenancy import Caller
+from domain.ids import parse_inference_id, public_inference_id
+from domain.money import usd_str
+from domain.tenancy import Agent
+from projections.agents import tenant_agents
+from projections.decisions import read_decision
+
+CALLER = {"caller": Provide(provide_caller)}
+TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def read_side_of(request: Request[Any, Any, Any]) -> ReadSide:
+    runtime: Runtime = request.app.state.runtime
+    if runtime.read_side is None:
+        raise ServiceUnavailableError("the read side is not running", code="unavailable")
+    return runtime.read_side
+
+
+async def ensure_consistent(request: Request[Any, Any, Any], read_side: ReadSide,
+                            projections: tuple[str, ...], asked: bool) -> None:
+    """Waits for the projections when the caller asked for a consistent read."""
+    after = request.headers.get("x-ainfera-after")
+    asked = asked or request.headers.get("x-ainfera-consistent", "").strip().lower() in TRUE
+    if after is None and not asked:
+        return
+    if after is not None:
+        if not after.strip().isdigit():
+            raise InvalidRequestError("x-ainfera-after must be a notification id (an integer)",
+                                      param="x-ainfera-after")
+        target = int(after)
+    else:
+        target = await asyncio.to_thread(read_side.store.max_notification_id)
+    try:
+        await read_side.wait_until(projections, target)
+    except ProjectionBehindError as exc:
+        raise ServiceUnavailableError(str(exc), code="projection_lag",
+                                      headers={"retry-after": "1"}) from None
+
+
+def parse_days(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= dashboard.MAX_DAYS:
+        raise InvalidRequestError(
+            f"days must be a whole number from 1 to {dashboard.MAX_DAYS}, not {text!r}",
+            param="days")
+    return int(text)
+
+
+@get("/v1/usage/daily", dependencies=CALLER)
+async def usage_daily(request: Request[Any, Any, Any], caller: NamedDependency[Caller],
+                      days: FromQuery[str] = "30",
+                      consistent: FromQuery[bool] = False) -> dict[str, Any]:
+    window = parse_days(days)
+    read_side = read_side_of(request)
+    await ensure_consistent(request, read_side, ("usage_daily",), consistent)
+    today = datetime.now(UTC).date()
+    return await read_side.read(
+        lambda s: dashboard.usage_daily(s, str(caller.tenant_id), window, today))
+
+
+@get("/v1/caps/rollup", dependencies=CALLER)
+async def caps_rollup(request: Request[Any, Any, Any], caller: NamedDependency[Caller],
+                      consistent: FromQuery[bool] = False) -> dict[str, Any]:
+    read_side = read_side_of(request)
+    await ensure_consistent(request, read_side,
+                            ("agents", "usage_daily", "agent_metrics", "routing_outcomes"),
+                            consistent)
+    now = datetime.now(UTC)
+    rollup = await read_side.read(lambda s: dashboard.caps_rollup(s, str(caller.tenant_id), now))
+    agents = await read_side.read(lambda s: tenant_agents(s, str(caller.tenant_id)))
+    capped = [agent_id for agent_id, _name, cap in agents if cap is not None]
+    rollup["budget"].update(await live_spend(request, capped, now))
+    return rollup
+
+
+@get("/v1/agents/{agent_id:str}/metrics", dependencies=CALLER)
+async def agent_metrics(request: Request[Any, Any, Any], agent_id: FromPath[str],
+                        caller: NamedDependency[Caller],
+                        consistent: FromQuery[bool] = False) -> dict[str, Any]:
+    read_side = read_side_of(request)
+    # Ownership comes from the ledger itself, so a just-registered agent is never a 404.
+    owner = await asyncio.to_thread(_agent_owner, read_side, agent_id)
+    if owner != caller.tenant_id:
+        raise NotFoundError(f"no agent {agent_id!r}")
+    await ensure_consistent(request, read_side, ("agent_metrics",), consistent)
+    now = datetime.now(UTC)
+    metrics = await read_side.read(
+        lambda s: dashboard.agent_metrics(s, str(caller.tenant_id), agent_id, now))
+    metrics["spend_today"] = await live_spend(request, [agent_id], now)
+    return metrics
+
+
+async def live_spend(request: Request[Any, Any, Any], agent_ids: list[str],
+                     now: datetime) -> dict[str, Any]:
+    """Today's spend as the cap counters see it: settled (debited) and reserved (held by
+    calls in flight). The ledger-derived figures above are the truth; these are what the
+    next reservation is checked against."""
+    runtime: Runtime = request.app.state.runtime
+    settled = reserved = Decimal(0)
+    try:
+        for agent_id in agent_ids:
+            usage = await runtime.budget.usage(agent_id, now.date())
+            settled += usage.settled
+            reserved += usage.reserved
+    except BudgetError:
+        return {"counters": "unavailable", "settled_usd": None, "reserved_usd": None}
+    return {"counters": "ok", "settled_usd": usd_str(settled.normalize()),
+            "reserved_usd": usd_str(reserved.normalize())}
+
+
+def _agent_owner(read_side: ReadSide, agent_id: str) -> UUID | None:
+    try:
+        return read_side.store.get(UUID(agent_id), Agent).owner_tenant_id
+    except (ValueError, AggregateMissingError):
+        return None
+
+
+@get("/v1/inferences/{inference_id:str}/decision", dependencies=CALLER)
+async def inference_decision(request: Request[Any, Any, Any], inference_id: FromPath[str],
+                             caller: NamedDependency[Caller],
+                             consistent: FromQuery[bool] = False) -> dict[str, Any]:
+    """A passthrough answers too: router "direct", no candidates, the pinned model chosen."""
+    read_side = read_side_of(request)
+    try:
+        uid = parse_inference_id(inference_id)
+    except ValueError:
+        raise NotFoundError(f"no inference {inference_id!r}") from None
+    tenant = str(caller.tenant_id)
+    await ensure_consistent(request, read_side, ("decisions",), consistent)
+    decision = await read_side.read(lambda s: read_decision(s, tenant, str(uid)))
+    if decision is None:
+        # Unknown, another tenant's (both 404), or recorded but not yet projected: wait for it.
+        await asyncio.to_thread(load_owned_inference, read_side.store, inference_id, caller)
+        await ensure_consistent(request, read_side, ("decisions",), True)
+        decision = await read_side.read(lambda s: read_decision(s, tenant, str(uid)))
+        if decision is None:
+            raise ServiceUnavailableError("the decision is not projected yet; retry shortly",
+                                          code="projection_lag", headers={"retry-after": "1"})
+    return {"id": public_inference_id(uid, decision["api"]), "object": "inference.decision",
+            **decision}

@@ -1,0 +1,78 @@
+"""Upkeep of one gateway process against the ledger: rebuilding spend counters from it, and
+closing inferences whose process died mid-call (`abandoned`).
+
+Both read the projections (usage_daily, agent_metrics), never the counters or memory: the
+ledger is the truth, everything else is rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+from adapters.store import AggregateMissingError, EventStore, StoreConflictError
+from adapters.writer import GroupCommitWriter, WriteFailedError
+from domain.context import audit_context
+from domain.inference import Inference
+from projections.view import Session
+
+log = logging.getLogger("ainfera.upkeep")
+
+_SPEND = "SELECT agent_id, cost_usd FROM usage_daily WHERE day = %s"
+_OPEN = (
+    "SELECT inference_id FROM agent_metrics WHERE status IS NULL AND created_at < %s "
+    "ORDER BY created_at"
+)
+
+
+def spend_by_agent(session: Session, day: date) -> dict[str, Decimal]:
+    """Settled spend per agent on a UTC day, as the ledger's Debited events add it up."""
+    totals: dict[str, Decimal] = {}
+    for agent_id, cost in session.execute(_SPEND, (day.isoformat(),)):
+        if not agent_id:  # calls recorded without an agent have no counter to rebuild
+            continue
+        totals[str(agent_id)] = totals.get(str(agent_id), Decimal(0)) + Decimal(str(cost))
+    return totals
+
+
+def open_inferences(session: Session, routed_before: datetime) -> list[UUID]:
+    stamp = routed_before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return [UUID(str(row[0])) for row in session.execute(_OPEN, (stamp,))]
+
+
+def abandon(store: EventStore, writer: GroupCommitWriter, inference_ids: list[UUID]) -> int:
+    """Closes each still-open inference with Completed(abandoned); returns how many.
+
+    Blocking. An inference its own process completes meanwhile is left as that process
+    recorded it (the store refuses our now-conflicting version)."""
+    repaired = 0
+    request_id = f"repair_{uuid.uuid4().hex}"
+    for inference_id in inference_ids:
+        try:
+            inference = store.get(inference_id, Inference)
+        except AggregateMissingError:
+            continue
+        if inference.is_completed:
+            continue
+        first = store.events_of(inference_id)[0]
+        with audit_context(first.tenant_id, first.agent_id,  # type: ignore[attr-defined]
+                           request_id):
+            inference.complete("abandoned", None, None, None, None)
+        try:
+            writer.save_blocking(inference)
+        except (WriteFailedError, StoreConflictError) as exc:
+            log.info("inference %s was closed by its own process meanwhile: %s",
+                     inference_id, exc)
+            continue
+        repaired += 1
+    if repaired:
+        log.warning("closed %d inference(s) left open by a crashed process as abandoned",
+                    repaired)
+    return repaired
+
+
+def abandon_cutoff(grace: timedelta) -> datetime:
+    return datetime.now(UTC) - grace

@@ -1,0 +1,113 @@
+"""decisions: the routing decision of every inference, keyed by inference id.
+
+`candidates` is the candidate list exactly as Routed recorded it (same order, same values) in
+canonical JSON text (sorted keys, no whitespace), so a rebuild writes the same bytes.
+`dashboard_candidates` collapses each candidate's eligibility into two fields for display:
+`chosen` (it is the chosen model) and `excluded` (why it could not be chosen, or null). An
+explicit `rejection_reason` wins over "ineligible", which wins over "below_floor".
+
+A passthrough (router "direct") has a decision too: no candidates, the pinned model chosen.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from eventsourcing.persistence import Tracking
+
+from domain.catalog import canonical_json
+from projections.events import Routed, agent_of, inference_key
+from projections.view import Session, SqlProjection, utc_text
+
+INSERT = (
+    "INSERT INTO decisions (inference_id, tenant_id, agent_id, api, router, requested_model, "
+    "alias_hit, chosen_model, policy, ruleset_hash, candidates, dashboard_candidates, "
+    "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+READ = (
+    "SELECT api, router, requested_model, alias_hit, chosen_model, policy, ruleset_hash, "
+    "candidates, dashboard_candidates, created_at FROM decisions "
+    "WHERE inference_id = %s AND tenant_id = %s"
+)
+ROUTERS = "SELECT inference_id, router FROM decisions"
+
+
+class Decisions(SqlProjection):
+    name = "decisions"
+    tables: ClassVar[Mapping[str, tuple[str, ...]]] = {"decisions": ("inference_id",)}
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        with self.view.transaction() as tx:
+            match domain_event:
+                case Routed():
+                    candidates = list(domain_event.candidates or [])
+                    chosen = domain_event.chosen_model
+                    tx.execute(INSERT, (
+                        inference_key(domain_event), str(domain_event.tenant_id),
+                        agent_of(domain_event), domain_event.api, domain_event.router,
+                        domain_event.requested_model, domain_event.alias_hit, chosen,
+                        json_text(domain_event.policy or {}), domain_event.ruleset_hash,
+                        json_text(candidates),
+                        json_text(dashboard_candidates(candidates, chosen)),
+                        utc_text(domain_event.timestamp),
+                    ))
+                case _:
+                    pass
+            self.view.track(tracking)
+
+
+def dashboard_candidates(candidates: Sequence[Mapping[str, Any]],
+                         chosen_model: str | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "model": c.get("model"),
+            "provider": c.get("provider"),
+            "quality": c.get("quality"),
+            "est_cost_usd": c.get("est_cost_usd"),
+            "chosen": chosen_model is not None and c.get("model") == chosen_model,
+            "excluded": excluded_because(c),
+        }
+        for c in candidates
+    ]
+
+
+def excluded_because(candidate: Mapping[str, Any]) -> str | None:
+    reason = candidate.get("rejection_reason")
+    if reason:
+        return str(reason)
+    if candidate.get("eligible") is False:
+        return "ineligible"
+    if candidate.get("cleared_floor") is False:
+        return "below_floor"
+    return None
+
+
+def json_text(value: Any) -> str:
+    return canonical_json(value).decode("utf-8")
+
+
+def read_decision(session: Session, tenant_id: str, inference_id: str) -> dict[str, Any] | None:
+    """The decision of one of the tenant's inferences; None for unknown or another tenant's."""
+    rows = session.execute(READ, (inference_id, tenant_id))
+    if not rows:
+        return None
+    (api, router, requested, alias_hit, chosen, policy, ruleset_hash, candidates, dashboard,
+     created_at) = rows[0]
+    return {
+        "api": api,
+        "router": router,
+        "requested_model": requested,
+        "alias_hit": alias_hit,
+        "chosen": chosen,
+        "policy": json.loads(policy),
+        "ruleset_hash": ruleset_hash,
+        "candidates": json.loads(candidates),
+        "dashboard_candidates": json.loads(dashboard),
+        "routed_at": created_at,
+    }
+
+
+def routers_by_inference(session: Session) -> dict[str, str]:
+    return {str(i): str(r) for i, r in session.execute(ROUTERS)}

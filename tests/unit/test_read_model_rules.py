@@ -1,0 +1,61 @@
+"""The pure rules of the read models: how a candidate is collapsed for the dashboard, which
+statuses are errors, and nearest-rank percentiles."""
+
+from __future__ import annotations
+
+import pytest
+
+from projections.agent_metrics import percentile, window_stats
+from projections.decisions import dashboard_candidates, excluded_because
+from projections.events import status_counts
+
+
+@pytest.mark.parametrize(
+    ("eligible", "cleared", "reason", "excluded"),
+    [
+        (True, True, None, None),
+        (False, False, "context_too_small", "context_too_small"),  # explicit reason wins
+        (False, False, None, "ineligible"),  # ineligible wins over below_floor
+        (False, True, None, "ineligible"),
+        (True, False, None, "below_floor"),
+        (False, False, "below_floor", "below_floor"),
+    ],
+)
+def test_excluded_precedence(eligible: bool, cleared: bool, reason: str | None,
+                             excluded: str | None) -> None:
+    candidate = {"eligible": eligible, "cleared_floor": cleared, "rejection_reason": reason}
+    assert excluded_because(candidate) == excluded
+
+
+def test_only_the_chosen_model_is_chosen_and_none_when_rejected() -> None:
+    candidates = [{"model": "a", "eligible": True, "cleared_floor": True},
+                  {"model": "b", "eligible": True, "cleared_floor": True}]
+    assert [c["chosen"] for c in dashboard_candidates(candidates, "b")] == [False, True]
+    assert [c["chosen"] for c in dashboard_candidates(candidates, None)] == [False, False]
+
+
+@pytest.mark.parametrize(
+    ("status", "counts"),
+    [
+        ("succeeded", (1, 0, 0)),
+        ("fallback_succeeded", (1, 1, 0)),
+        ("failed", (0, 0, 1)),
+        ("rejected_floor", (0, 0, 1)),
+        ("rejected_budget", (0, 0, 1)),
+        ("cancelled", (0, 0, 1)),
+        ("abandoned", (0, 0, 1)),
+    ],
+)
+def test_status_counts(status: str, counts: tuple[int, int, int]) -> None:
+    assert status_counts(status) == counts
+
+
+def test_nearest_rank_percentiles_are_observed_values() -> None:
+    assert percentile([], 50) is None
+    assert percentile([7], 95) == 7
+    assert percentile([1, 2, 3, 4], 50) == 2
+    assert percentile(list(range(1, 101)), 95) == 95
+    stats = window_stats([("a", "succeeded", 10, "0.1"), ("a", "failed", None, None),
+                          ("a", "cancelled", 30, "0.02")])
+    assert (stats.calls, stats.errors, str(stats.cost_usd)) == (3, 2, "0.12")
+    assert (stats.latency_p50_ms, stats.latency_p95_ms, stats.error_rate) == (10, 30, 0.6667)

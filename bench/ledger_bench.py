@@ -7,17 +7,23 @@ Measures what the receipt endpoint and `ainfera receipt verify` pay:
   projection would store beside its leaf hashes);
 - proof building for one leaf from stored leaf hashes + those subtree roots (warm SubtreeCache),
   against a cold cache and against a one-shot O(n) pass;
-- offline verification of a 5-entry receipt against a checkpoint of the whole tree.
+- offline verification of a 5-entry receipt against a checkpoint of the whole tree;
+- then bench/receipt_bench.py: receipt fetch, checkpoint signing and CLI verification against
+  a SQLite ledger table of the same size.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import os
 import random
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from uuid import uuid4
 
 from adapters.canonical import leaf_hash_of_event
@@ -118,6 +124,11 @@ def main() -> None:
     verify_receipt(receipt, signer.vkey)
     whole = timed(lambda: verify_receipt(receipt, signer.vkey), repeat=200)
     print(f"verify_receipt, 5 entries against a {n:,}-leaf checkpoint: {whole * 1e3:.2f} ms")
+    # The same questions asked of the SQL tables the gateway serves receipts from.
+    project = Path(__file__).resolve().parent.parent
+    subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, str(project / "bench" / "receipt_bench.py"), "--leaves", str(n)],
+        check=True, env={**os.environ, "PYTHONPATH": str(project)}, stderr=subprocess.DEVNULL)
 
 
 def _b64(data: bytes) -> str:

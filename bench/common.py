@@ -1,0 +1,168 @@
+"""What the benchmarks share: result sections, percentiles, per-process CPU accounting and the
+fake upstream process handle."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Section:
+    """One benchmark's results: a table and free-text notes (ratios, caveats)."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add(self, *cells: object) -> None:
+        self.rows.append([str(c) for c in cells])
+
+    def markdown(self) -> str:
+        lines = [f"### {self.title}", ""]
+        if self.rows:
+            lines.append("| " + " | ".join(self.columns) + " |")
+            lines.append("|" + "|".join(" --- " for _ in self.columns) + "|")
+            lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+            lines.append("")
+        lines += [f"- {note}" for note in self.notes]
+        lines.append(f"- section wall time: {self.seconds:.1f} s")
+        return "\n".join(lines) + "\n"
+
+    def text(self) -> str:
+        widths = [max(len(c), *(len(r[i]) for r in self.rows)) if self.rows else len(c)
+                  for i, c in enumerate(self.columns)]
+        out = [f"== {self.title} ({self.seconds:.1f} s)"]
+        if self.rows:
+            out.append("  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=True)))
+            out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))
+                    for r in self.rows]
+        out += [f"  * {note}" for note in self.notes]
+        return "\n".join(out)
+
+
+def percentile(samples: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile; NaN for no samples."""
+    if not samples:
+        return math.nan
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def ms(seconds: float) -> str:
+    return "n/a" if math.isnan(seconds) else f"{seconds * 1000:.1f}"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def children_matching(word: str) -> list[int]:
+    """Pids of this process's direct children whose command line contains `word`."""
+    me, found = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as cmd:
+                cmdline = cmd.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == me and word in cmdline:
+            found.append(int(entry))
+    return found
+
+
+class CpuMeter:
+    """CPU used by some processes between start() and stop(), as a share of one core."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self._start: dict[str, float] = {}
+        self._began = 0.0
+        self.share: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._began = time.perf_counter()
+        self._start = {name: self._cpu(pid) for name, pid in self.pids.items()}
+
+    def stop(self) -> dict[str, float]:
+        wall = time.perf_counter() - self._began
+        self.share = {name: (self._cpu(pid) - self._start[name]) / wall
+                      for name, pid in self.pids.items()}
+        return self.share
+
+    @staticmethod
+    def _cpu(pid: int) -> float:
+        return time.process_time() if pid == os.getpid() else cpu_seconds(pid)
+
+    def describe(self) -> str:
+        return " ".join(f"{name} {share * 100:.0f}%" for name, share in self.share.items())
+
+
+class FakeServer:
+    """bench/fake_server.py as a child process, scripted over its stdin."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.fake_server"], cwd=ROOT, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, bufsize=1,
+        )
+        first = self._read()
+        if not first.startswith("base_url "):
+            raise RuntimeError(f"fake upstream did not start: {first!r}")
+        self.base_url = first.split(" ", 1)[1]
+        self.openai_base_url = f"{self.base_url}/v1"
+        self.pid = self.proc.pid
+
+    def _read(self) -> str:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline().strip()
+
+    def command(self, line: str) -> str:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def script_all(self, first_byte_delay: float, chunk_delay: float, words: int) -> None:
+        for model in ("up-claude", "up-gpt", "up-gemini", "up-weak"):
+            answer = self.command(f"script {model} {first_byte_delay} {chunk_delay} {words}")
+            if answer != "ok":
+                raise RuntimeError(f"fake upstream refused a script: {answer}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            try:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.close()
+                self.proc.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.terminate()
+                self.proc.wait(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def __enter__(self) -> FakeServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

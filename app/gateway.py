@@ -270,7 +270,8 @@ async def close(runtime: Runtime, call: Call, model: Model | None, status: str,
     Everything is queued before the first await, so a caller cancelled while waiting here
     (a client gone mid-stream) still records and settles."""
     known = usage if usage and any(v is not None for v in usage.values()) else None
-    cost, version = charge(model, known, call.est_input_tokens, output_chars)
+    cost, version = charge(model, known, call.est_input_tokens, output_chars,
+                           finished=status in {"succeeded", "fallback_succeeded"})
     with call.audit():
         call.inference.complete(status, stop_reason, usage_record(known),
                                 call.elapsed_ms(), digest)
@@ -286,28 +287,30 @@ async def close(runtime: Runtime, call: Call, model: Model | None, status: str,
     call.position = await committed
 
 
-def charge(model: Model | None, usage: Usage | None, est_input: int,
-           output_chars: int) -> tuple[Decimal | None, str]:
-    """The cost to debit once an upstream served the call (`model` set): from the upstream's
-    own counts; where it never gave one (a stream cut short before its usage frame, a
-    response without usage), from what we measured, and then marked `+estimated`. Nothing is
+def charge(model: Model | None, usage: Usage | None, est_input: int, output_chars: int,
+           finished: bool = True) -> tuple[Decimal | None, str]:
+    """The cost to debit once an upstream served the call (`model` set), from the upstream's
+    own counts. Where it never gave a count (a response without usage, a stream cut before its
+    usage frame), or gave only a provisional one (the output count in a stream's first event,
+    when the stream did not finish), what we measured fills in: the request estimate for
+    input, delivered characters for output; the debit is then marked `+estimated`. Nothing is
     debited when no upstream served the call."""
     if model is None:
         return None, ""
     reported: Usage = usage or {"input_tokens": None, "output_tokens": None,
                                 "cache_read": None, "cache_write": None}
+    filled: Usage = dict(reported)  # type: ignore[assignment]
+    if filled["input_tokens"] is None:
+        filled["input_tokens"] = est_input
+    measured_output = estimate_input_tokens(output_chars)
+    if filled["output_tokens"] is None or (
+            not finished and filled["output_tokens"] < measured_output):
+        filled["output_tokens"] = measured_output
+    version = price_version(model) + ("" if filled == reported else "+estimated")
     try:
-        return cost_of(model, usage_record(reported)), price_version(model)
-    except UsageUnknown:
-        filled: Usage = {
-            "input_tokens": reported["input_tokens"] if reported["input_tokens"] is not None
-            else est_input,
-            "output_tokens": reported["output_tokens"] if reported["output_tokens"] is not None
-            else estimate_input_tokens(output_chars),
-            "cache_read": reported["cache_read"],
-            "cache_write": reported["cache_write"],
-        }
-        return cost_of(model, usage_record(filled)), price_version(model) + "+estimated"
+        return cost_of(model, usage_record(filled)), version
+    except UsageUnknown:  # pragma: no cover - every count is filled above
+        raise AssertionError("usage left unknown after filling it") from None
 
 
 def usage_record(usage: Usage | None) -> dict[str, int | None] | None:

@@ -41,12 +41,15 @@ from app.settings import Settings
 from app.tenancy import Caller, authenticate
 from app.upkeep import abandon, abandon_cutoff, open_inferences, spend_by_agent
 from domain.catalog import Catalog, default_catalog, load_catalog
+from domain.ids import hash_api_key
 from domain.tenancy import Agent
 
 log = logging.getLogger("ainfera.runtime")
 
 # How long a cap read from the ledger is trusted; a policy change applies within this time.
 AGENT_CAP_TTL_S = 2.0
+# Bounds the auth cache; past it the cache starts over (a flood of bad keys cannot grow it).
+AUTH_CACHE_MAX = 100_000
 # How long a counter rebuild or repair waits for the projections to catch up with the store.
 COUNTER_REBUILD_WAIT_S = 30.0
 SWEEP_INTERVAL_S = 60.0
@@ -69,12 +72,27 @@ class Runtime:
     ledger: Ledger | None = None
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
     _caps: dict[UUID, tuple[float, Decimal | None]] = field(default_factory=dict)
+    _auth: dict[str, tuple[float, Caller | None]] = field(default_factory=dict)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
     _rebuild_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def authenticate(self, presented: str) -> Caller | None:
+        """The caller a key speaks for. Answers (accepted or refused) are kept for
+        `auth_cache_ttl_s`, so a revocation takes effect within that time; the key itself is
+        never kept, only its hash."""
+        ttl = self.settings.auth_cache_ttl_s
+        digest = hash_api_key(presented)
+        now = time.monotonic()
+        cached = self._auth.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         # The store is synchronous; keep its round trip off the event loop.
-        return await asyncio.to_thread(authenticate, self.store, presented)
+        caller = await asyncio.to_thread(authenticate, self.store, presented)
+        if ttl > 0:
+            if len(self._auth) >= AUTH_CACHE_MAX:
+                self._auth.clear()
+            self._auth[digest] = (now + ttl, caller)
+        return caller
 
     async def agent_cap(self, agent_id: UUID) -> Decimal | None:
         cached = self._caps.get(agent_id)

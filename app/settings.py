@@ -16,6 +16,7 @@ DEFAULT_LOG_ORIGIN = "ainfera.local/ledger"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_ABANDON_AFTER_S = 3600.0
+DEFAULT_AUTH_CACHE_TTL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,8 @@ class Settings:
     redis_prefix: str = "ainfera:"
     # An inference open longer than this is taken for one whose process died (see upkeep).
     abandon_after_s: float = DEFAULT_ABANDON_AFTER_S
+    # How long an API key's check is reused; a revocation takes effect within it (0: never).
+    auth_cache_ttl_s: float = DEFAULT_AUTH_CACHE_TTL_S
     run_projections: bool = True
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
@@ -49,6 +52,8 @@ class Settings:
             budget_fail_open=_flag(env.get("AINFERA_BUDGET_FAIL_OPEN")),
             redis_prefix=env.get("AINFERA_REDIS_PREFIX") or "ainfera:",
             abandon_after_s=_seconds(env, "AINFERA_ABANDON_AFTER_S", DEFAULT_ABANDON_AFTER_S),
+            auth_cache_ttl_s=_seconds(env, "AINFERA_AUTH_CACHE_TTL_S",
+                                      DEFAULT_AUTH_CACHE_TTL_S),
             run_projections=not _flag(env.get("AINFERA_NO_INPROCESS_PROJECTIONS")),
             host=env.get("AINFERA_HOST") or DEFAULT_HOST,
             port=_port(env.get("AINFERA_PORT")),

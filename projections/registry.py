@@ -12,6 +12,7 @@ from projections.decisions import Decisions
 from projections.ledger_entries import LedgerEntries
 from projections.routing_outcomes import RoutingOutcomes
 from projections.runner import NotificationSource, ProjectionRunner
+from projections.shared_source import SharedDecodeSource
 from projections.usage_daily import UsageDaily
 from projections.view import Connect, SqlProjection, SqlView
 
@@ -49,7 +50,8 @@ def build_runners(connect: Connect, kind: str, source: NotificationSource,
                   only: Iterable[str] | None = None, *, batch_size: int = 500,
                   poll_interval: float = 0.25) -> list[ProjectionRunner]:
     chosen = [projection_class(n) for n in only] if only else list(PROJECTIONS)
-    return [build_runner(cls, connect, kind, source, batch_size=batch_size,
+    shared = SharedDecodeSource(source)
+    return [build_runner(cls, connect, kind, shared, batch_size=batch_size,
                          poll_interval=poll_interval) for cls in chosen]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import anthropic
@@ -368,3 +369,42 @@ def test_idempotent_stream_replays_the_transcript(gateway: Gateway) -> None:
             texts.append(stream.get_final_message())
     assert texts[0].id == texts[1].id
     assert texts[0].content == texts[1].content
+
+
+def test_upstream_rate_limit_reaches_the_sdk_as_429(gateway: Gateway) -> None:
+    gateway.fake.script("up-claude", http_error(429))
+    with pytest.raises(anthropic.RateLimitError):
+        claude(gateway).messages.create(model="fake-claude", max_tokens=8,
+                                        messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.RateLimitError):
+        gpt(gateway).chat.completions.create(model="fake-claude",
+                                             messages=[{"role": "user", "content": "x"}])
+
+
+def test_streamed_calls_are_debited_from_the_upstreams_usage(gateway: Gateway) -> None:
+    # A finished stream: the upstream's own counts, priced exactly.
+    with claude(gateway).messages.stream(
+        model="fake-claude", max_tokens=16, messages=[{"role": "user", "content": "x"}]
+    ) as stream:
+        final = stream.get_final_message()
+    events = gateway.wait_for_completion(final.id)
+    debited = next(e for e in events if e["type"] == "Debited")
+    assert debited["cost_usd"] == "0.000141"  # 12 x $3/M + 7 x $15/M
+    assert not debited["price_version"].endswith("+estimated")
+    # Cut short: the counts the upstream sent in message_start are used (the output count
+    # raised to what was measured as delivered, if that is more).
+    gateway.fake.script("up-claude", text(" ".join(["word"] * 40), chunk_delay=0.1))
+    with httpx.stream("POST", f"{gateway.url}/v1/messages", headers={"x-api-key": gateway.key},
+                      json={"model": "fake-claude", "max_tokens": 64, "stream": True,
+                            "messages": [{"role": "user", "content": "talk"}]},
+                      timeout=10) as response:
+        public_id = response.headers["x-ainfera-inference-id"]
+        lines = response.iter_lines()
+        for _ in range(8):
+            next(lines)
+    events = gateway.wait_for_completion(public_id)
+    completed = next(e for e in events if e["type"] == "Completed")
+    assert completed["status"] == "cancelled"
+    assert completed["usage"]["input_tokens"] == 12
+    debited = next(e for e in events if e["type"] == "Debited")
+    assert Decimal(debited["cost_usd"]) > Decimal("0.000036")  # 12 input tokens at $3/M

@@ -3,6 +3,7 @@ isolation, revocation, and errors in the caller's protocol shape."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -96,7 +97,10 @@ async def test_missing_unknown_and_revoked_keys_answer_401(world: World) -> None
     assert body["request_id"] == missing.headers["request-id"]
     unknown = await world.client.get(path, headers={"x-api-key": "ak_not-a-real-key"})
     assert unknown.status_code == 401
+    assert (await world.client.get(path, headers={"x-api-key": world.key_a})).status_code == 200
     tenancy.revoke_key(world.store, world.key_a)
+    # A checked key is trusted for the auth cache's TTL (1 s by default), then refused.
+    await asyncio.sleep(1.1)
     revoked = await world.client.get(path, headers={"x-api-key": world.key_a})
     assert revoked.status_code == 401
     assert "revoked" in revoked.json()["error"]["message"]

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -52,6 +53,8 @@ from domain.routing import (
 )
 
 log = logging.getLogger("ainfera.gateway")
+
+T = TypeVar("T")
 
 # Long enough for the slowest stream the HTTP client allows (its read timeout is per read).
 RESERVATION_TTL_S = 3600
@@ -229,26 +232,42 @@ def not_configured(model: Model) -> ProviderError:
                          retryable=True)
 
 
-async def complete(runtime: Runtime, call: Call) -> tuple[JSON, dict[str, str]]:
-    """A non-streamed call: the first attempt that answers wins."""
-    for model, provider in attempts_of(runtime, call):
+async def first_answer(
+    runtime: Runtime, call: Call,
+    attempt: Callable[[Provider, Model, bool], Awaitable[T]],
+) -> tuple[Model, T]:
+    """Tries the candidates in order until one answers: the fallback list for routed calls (on
+    retryable errors only), the pinned model alone otherwise. `attempt` gets whether a later
+    candidate remains. Every failed attempt is a Dispatched event; when none answers, the call
+    is closed as failed and the caller gets the upstream's error."""
+    attempts = attempts_of(runtime, call)
+    for number, (model, provider) in enumerate(attempts, start=1):
         asked = time.monotonic()
         try:
             if provider is None:
                 raise not_configured(model)
-            result = await provider.complete(call.request.canonical, model.upstream_model)
+            answer = await attempt(provider, model, call.routed and number < len(attempts))
         except ProviderError as error:
             waited(runtime, call, model, asked)
             if record_attempt_error(call, model, error):
                 continue
             break
         waited(runtime, call, model, asked)
-        await finish_success(runtime, call, model, result)
-        body = client_body(call.request.surface, result.message, call.public_id, model.slug)
-        # A dashboard read sent with `x-ainfera-after: N` waits until the projections hold it.
-        return body, {**call.headers(), "x-ainfera-ledger-position": str(call.position)}
+        return model, answer
     await fail(runtime, call)
     raise AssertionError("fail() always raises")
+
+
+async def complete(runtime: Runtime, call: Call) -> tuple[JSON, dict[str, str]]:
+    """A non-streamed call: the first attempt that answers wins."""
+    canonical = call.request.canonical
+    model, result = await first_answer(
+        runtime, call, lambda provider, model, _: provider.complete(canonical,
+                                                                    model.upstream_model))
+    await finish_success(runtime, call, model, result)
+    body = client_body(call.request.surface, result.message, call.public_id, model.slug)
+    # A dashboard read sent with `x-ainfera-after: N` waits until the projections hold it.
+    return body, {**call.headers(), "x-ainfera-ledger-position": str(call.position)}
 
 
 async def finish_success(runtime: Runtime, call: Call, model: Model,

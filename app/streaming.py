@@ -7,22 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from collections.abc import AsyncIterator
 
 import orjson
 
 from adapters.providers import ProviderStream
 from adapters.providers.errors import ProviderError
-from app.gateway import (
-    Call,
-    attempts_of,
-    close,
-    fail,
-    not_configured,
-    record_attempt_error,
-    waited,
-)
+from app.gateway import Call, close, first_answer
 from app.runtime import Runtime
 from app.wire import encoder_for
 from domain.catalog import Model
@@ -30,34 +21,21 @@ from domain.protocols.canonical import JSON, MessageAccumulator
 
 
 async def open_stream(runtime: Runtime, call: Call) -> tuple[AsyncIterator[bytes], dict[str, str]]:
-    """Opens the first upstream that answers; fallback happens only before the first byte."""
-    attempts = attempts_of(runtime, call)
-    for number, (model, provider) in enumerate(attempts, start=1):
-        asked = time.monotonic()
-        # Hold the first byte for the first generated output only while a failure before it
-        # could still fall back to another candidate.
-        can_fall_back = call.routed and number < len(attempts)
-        try:
-            if provider is None:
-                raise not_configured(model)
-            upstream = await provider.open_stream(call.request.canonical, model.upstream_model,
-                                                  until_content=can_fall_back)
-        except ProviderError as error:
-            waited(runtime, call, model, asked)
-            if record_attempt_error(call, model, error):
-                continue
-            break
-        waited(runtime, call, model, asked)
-        with call.audit():
-            call.inference.dispatch(model.provider, model.upstream_model,
-                                    upstream.upstream_request_id, None)
-        # Queued now, awaited just before the first byte goes out: a client that has seen a
-        # byte of this answer can count on the attempt being on the ledger, even if this
-        # process dies mid-stream, and the commit overlaps the work before the first frame.
-        dispatched = runtime.writer.submit(call.inference)
-        return relay(runtime, call, model, upstream, dispatched), call.headers()
-    await fail(runtime, call)
-    raise AssertionError("fail() always raises")
+    """Opens the first upstream that answers; fallback happens only before the first byte.
+    The first byte is held for the first generated output only while a failure before it
+    could still fall back to another candidate."""
+    canonical = call.request.canonical
+    model, upstream = await first_answer(
+        runtime, call, lambda provider, model, can_fall_back: provider.open_stream(
+            canonical, model.upstream_model, until_content=can_fall_back))
+    with call.audit():
+        call.inference.dispatch(model.provider, model.upstream_model,
+                                upstream.upstream_request_id, None)
+    # Queued now, awaited just before the first byte goes out: a client that has seen a byte
+    # of this answer can count on the attempt being on the ledger, even if this process dies
+    # mid-stream, and the commit overlaps the work before the first frame.
+    dispatched = runtime.writer.submit(call.inference)
+    return relay(runtime, call, model, upstream, dispatched), call.headers()
 
 
 async def relay(runtime: Runtime, call: Call, model: Model, upstream: ProviderStream,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -88,3 +89,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
         return f"sqlite:///{tmp_path}/ainfera.db"
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+@pytest.fixture
+def admin_store(database_url: str) -> Iterator[Any]:
+    """The event store of `database_url`, migrated, as the admin CLI opens it."""
+    from adapters.database import Database
+    from adapters.migrations import migrate
+    from adapters.store import EventStore
+
+    database = Database.from_url(database_url)
+    migrate(database)
+    store = EventStore(database)
+    yield store
+    store.close()

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
 from litestar.testing import AsyncTestClient
 
-from adapters.database import Database
-from adapters.migrations import migrate
 from adapters.store import EventStore
 from app import tenancy
 from app.factory import create_app
@@ -39,15 +37,6 @@ class World:
 
     def b(self) -> dict[str, str]:
         return {"x-api-key": self.run.key_b, **CONSISTENT}
-
-
-@pytest.fixture
-def admin_store(database_url: str) -> Iterator[EventStore]:
-    database = Database.from_url(database_url)
-    migrate(database)
-    store = EventStore(database)
-    yield store
-    store.close()
 
 
 @pytest.fixture

@@ -4,14 +4,12 @@ isolation, revocation, and errors in the caller's protocol shape."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 from litestar.testing import AsyncTestClient
 
-from adapters.database import Database
-from adapters.migrations import migrate
 from adapters.store import EventStore
 from app import tenancy
 from app.factory import create_app
@@ -28,15 +26,6 @@ class World:
     key_b: str
     inference_a: str
     store: EventStore
-
-
-@pytest.fixture
-def admin_store(database_url: str) -> Iterator[EventStore]:
-    database = Database.from_url(database_url)
-    migrate(database)
-    store = EventStore(database)
-    yield store
-    store.close()
 
 
 @pytest.fixture

@@ -226,10 +226,11 @@ def record_attempt_error(call: Call, model: Model, error: ProviderError) -> bool
     return call.routed and error.retryable
 
 
-def not_configured(model: Model) -> ProviderError:
+def not_configured(runtime: Runtime, model: Model) -> ProviderError:
+    env = runtime.catalog.provider_of(model).api_key_env
     return ProviderError(model.provider, None, "provider_not_configured",
-                         f"provider {model.provider!r} has no API key configured",
-                         retryable=True)
+                         f"provider {model.provider!r} has no API key: set {env} in the "
+                         "gateway's environment", retryable=True)
 
 
 async def first_answer(
@@ -245,7 +246,7 @@ async def first_answer(
         asked = time.monotonic()
         try:
             if provider is None:
-                raise not_configured(model)
+                raise not_configured(runtime, model)
             answer = await attempt(provider, model, call.routed and number < len(attempts))
         except ProviderError as error:
             waited(runtime, call, model, asked)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from adapters.budget import BudgetExceeded, BudgetUnavailable, CountersLost, Reservation
+from adapters.budget import BudgetError, BudgetExceeded, CountersLost, Reservation
 from adapters.providers import Provider, ProviderResult
 from adapters.providers.errors import ProviderError
 from app.errors import (
@@ -169,26 +169,33 @@ async def _reserve(runtime: Runtime, call: Call) -> None:
                  for m in call.decision.fallback)
     cap = await runtime.agent_cap(call.caller.agent_id)
     agent = str(call.caller.agent_id)
+    problem = "spend counters are lost"
     for attempt in range(2):
         try:
             call.reservation = await runtime.budget.reserve(
                 agent, day, amount, cap, call.inference.id.hex, RESERVATION_TTL_S)
             return
-        except CountersLost:
-            if attempt:
-                break
-            await runtime.rebuild_counters(wait=RESERVE_REBUILD_WAIT_S)
         except BudgetExceeded as exc:
             await _refuse(runtime, call, "rejected_budget", RateLimitError(
                 f"daily spend cap of ${exc.cap} USD for agent {agent} would be exceeded: "
                 f"${exc.used} used or reserved today, this request may cost up to "
                 f"${exc.requested}", code="budget_exceeded",
                 headers={"x-should-retry": "false"}))
-        except BudgetUnavailable as exc:
-            if runtime.settings.budget_fail_open:
-                log.warning("spend counters unavailable, failing open: %s", exc)
-                return
+        except CountersLost:
+            if attempt:
+                break
+            try:
+                await runtime.rebuild_counters(wait=RESERVE_REBUILD_WAIT_S)
+            except BudgetError as exc:
+                problem = str(exc)
+                break
+        except BudgetError as exc:
+            problem = str(exc)
             break
+    if runtime.settings.budget_fail_open:
+        log.warning("spend counters unavailable, failing open: %s", problem)
+        return
+    log.error("spend counters unavailable, refusing (fail closed): %s", problem)
     await _refuse(runtime, call, "rejected_budget", ServiceUnavailableError(
         "spend counters are unavailable and the gateway fails closed; retry shortly",
         code="budget_unavailable", headers={"retry-after": "1"}))

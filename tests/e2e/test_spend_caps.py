@@ -22,7 +22,7 @@ import redis
 from adapters.database import Database
 from adapters.store import EventStore
 from tests.conftest import POSTGRES_URL, REDIS_URL, _check_postgres, _check_redis
-from tests.fakes.upstream import FakeUpstream, start_fake_upstream, text
+from tests.fakes.upstream import FakeUpstream, closed_port, start_fake_upstream, text
 from tests.harness.gateway import AINFERA, Server, prepare_world, scratch_database, serve
 
 CAP = Decimal("0.0050")
@@ -145,3 +145,27 @@ def test_a_crashed_call_is_closed_as_abandoned_at_restart(fake: FakeUpstream,
             time.sleep(0.1)
     assert [e["type"] for e in events] == ["Routed", "Dispatched", "Completed"]
     assert completed[0]["status"] == "abandoned"
+
+
+@pytest.mark.parametrize("fail_open", [False, True])
+def test_counters_down_fail_closed_unless_configured_open(fake: FakeUpstream, tmp_path: Path,
+                                                          fail_open: bool) -> None:
+    url = f"sqlite:///{tmp_path}/down.db"
+    world = prepare_world(url, daily_cap_usd="1.00")
+    env = {"AINFERA_REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0",
+           "AINFERA_BUDGET_FAIL_OPEN": "1" if fail_open else "0"}
+    with serve(url, fake, tmp_path, env, ready_path="/healthz") as server:
+        assert httpx.get(f"{server.url}/readyz", timeout=5).status_code == 503
+        response = httpx.post(f"{server.url}/v1/messages", json=BODY,
+                              headers={"x-api-key": world.key}, timeout=30)
+        public_id = response.headers["x-ainfera-inference-id"]
+        events = httpx.get(f"{server.url}/v1/inferences/{public_id}",
+                           headers={"x-api-key": world.key}, timeout=5).json()["events"]
+    completed = next(e for e in events if e["type"] == "Completed")
+    if fail_open:
+        assert response.status_code == 200
+        assert completed["status"] == "succeeded"
+    else:
+        assert response.status_code == 503
+        assert response.json()["error"]["message"].startswith("spend counters are unavailable")
+        assert completed["status"] == "rejected_budget"

@@ -169,8 +169,8 @@ class Server:
 @contextmanager
 def serve(database_url: str, fake: FakeUpstream, tmp: Path,
           extra_env: dict[str, str] | None = None, name: str = "gateway",
-          allow_crash: bool = False) -> Iterator[Server]:
-    """One `ainfera serve` process, yielded once it answers /readyz."""
+          allow_crash: bool = False, ready_path: str = "/readyz") -> Iterator[Server]:
+    """One `ainfera serve` process, yielded once it answers `ready_path` with 200."""
     config = tmp / "ainfera.toml"
     config.write_text(CATALOG.format(base=fake.base_url))
     port = free_port()
@@ -193,7 +193,7 @@ def serve(database_url: str, fake: FakeUpstream, tmp: Path,
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{url}{ready_path}", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from projections.view import Connect
 log = logging.getLogger("ainfera.projections")
 
 LISTEN_TIMEOUT_S = 1.0
+NUDGE_GAP_S = 0.05
 
 
 class Projector:
@@ -59,6 +61,24 @@ class Projector:
     def status(self) -> list[dict[str, Any]]:
         return [describe(r) for r in self.runners]
 
+    def _relay_notifications(self, conn: Any) -> None:
+        """Wakes the runners when events were written, at most once per NUDGE_GAP_S: every
+        commit notifies, and waking six runners per commit costs more than the batches they
+        then run; a burst becomes one wake-up, at most NUDGE_GAP_S late."""
+        last = 0.0
+        pending = False
+        while not self._stopping.is_set():
+            # Wakes at least every LISTEN_TIMEOUT_S to notice a stop; a notification's
+            # payload is irrelevant, only that events were written.
+            timeout = (max(last + NUDGE_GAP_S - time.monotonic(), 0.0) if pending
+                       else LISTEN_TIMEOUT_S)
+            for _ in conn.notifies(timeout=timeout, stop_after=1):
+                pending = True
+            if pending and time.monotonic() - last >= NUDGE_GAP_S:
+                self.nudge()
+                last = time.monotonic()
+                pending = False
+
     def _listen(self, connect: Connect, channel: str) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
@@ -67,11 +87,7 @@ class Projector:
                 try:
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     backoff = 0.5
-                    while not self._stopping.is_set():
-                        # Wakes at least every second to notice a stop; a notification's
-                        # payload is irrelevant, only that events were written.
-                        for _ in conn.notifies(timeout=LISTEN_TIMEOUT_S, stop_after=1):
-                            self.nudge()
+                    self._relay_notifications(conn)
                 finally:
                     conn.close()
             except Exception as exc:

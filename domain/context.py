@@ -6,9 +6,7 @@ command can forget them and no event can be recorded without them. Nothing here 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 
@@ -34,15 +32,26 @@ def current_audit() -> AuditContext:
     return ctx
 
 
-@contextmanager
-def audit_context(tenant_id: str, agent_id: str | None, request_id: str) -> Iterator[AuditContext]:
-    """Sets the audit context for the events created inside the block."""
-    ctx = AuditContext(tenant_id=tenant_id, agent_id=agent_id, request_id=request_id)
-    token = _current.set(ctx)
-    try:
-        yield ctx
-    finally:
-        _current.reset(token)
+class audit_context:
+    """Sets the audit context for the events created inside the block.
+
+    A class rather than a @contextmanager generator: it is entered several times per
+    inference on the request path, and a generator per entry is measurably dearer."""
+
+    __slots__ = ("_ctx", "_token")
+
+    def __init__(self, tenant_id: str, agent_id: str | None, request_id: str) -> None:
+        self._ctx = AuditContext(tenant_id=tenant_id, agent_id=agent_id, request_id=request_id)
+        self._token: Token[AuditContext | None] | None = None
+
+    def __enter__(self) -> AuditContext:
+        self._token = _current.set(self._ctx)
+        return self._ctx
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _current.reset(self._token)
+            self._token = None
 
 
 def set_audit_context(ctx: AuditContext) -> None:

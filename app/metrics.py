@@ -128,7 +128,8 @@ class GatewayMetrics:
         ("surface", "router", "status")))
     upstream_latency: Histogram = field(default_factory=lambda: Histogram(
         "ainfera_upstream_latency_seconds",
-        "Time from dispatch to the upstream's last byte, per provider.", ("provider",)))
+        "Time waiting on an upstream per attempt: to its answer, or to a stream's first event.",
+        ("provider",)))
     overhead: Histogram = field(default_factory=lambda: Histogram(
         "ainfera_gateway_overhead_seconds",
         "Time the gateway itself added to a request (total minus upstream), per surface.",

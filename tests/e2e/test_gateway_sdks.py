@@ -4,6 +4,8 @@ Every call is checked on the ledger too: its events, read back through the API."
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -408,3 +410,30 @@ def test_streamed_calls_are_debited_from_the_upstreams_usage(gateway: Gateway) -
     assert completed["usage"]["input_tokens"] == 12
     debited = next(e for e in events if e["type"] == "Debited")
     assert Decimal(debited["cost_usd"]) > Decimal("0.000036")  # 12 input tokens at $3/M
+
+
+def test_zz_every_call_above_is_captured_and_verifies(gateway: Gateway) -> None:
+    """Runs last in this module: after every kind of call above (routed, aliased, pinned,
+    fallback, floor rejection, upstream failures, mid-stream failure, client disconnects,
+    idempotent replays), the whole store replays into exactly the live read models, every
+    routed call has its routing_outcomes row, every passthrough its direct audit record, and
+    the ledger's chain, tree and checkpoints recompute from the events."""
+    import subprocess
+
+    from tests.harness.gateway import AINFERA
+
+    env = {**os.environ, "AINFERA_DATABASE_URL": gateway.database_url,
+           "AINFERA_SIGNING_KEY_FILE": gateway.signing_key_file}
+    result = subprocess.run([AINFERA, "verify", "--json"], env=env, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert report["rows"]["routing_outcomes"] >= 4  # alias, two floor rejections, fallback, ...
+    assert report["events_checked"] == report["ledger_end"] or report["events_checked"] > 100
+    usage = httpx.get(f"{gateway.url}/v1/usage/daily?days=1&consistent=true",
+                      headers={"x-api-key": gateway.key}, timeout=10).json()
+    by_status = usage["totals"]["by_status"]
+    assert by_status["ok"] > 10
+    assert by_status["fallback"] >= 1
+    assert by_status["error"] >= 4  # floor rejection, pinned 503, upstream 400, 429, ...

@@ -94,6 +94,7 @@ class Gateway:
     agent_id: str
     fake: FakeUpstream
     database_url: str
+    signing_key_file: str
 
     def events(self, public_id: str, key: str | None = None) -> list[dict[str, Any]]:
         response = httpx.get(f"{self.url}/v1/inferences/{public_id}",
@@ -216,4 +217,5 @@ def run_gateway(database_url: str, fake: FakeUpstream, tmp: Path,
                 extra_env: dict[str, str] | None = None) -> Iterator[Gateway]:
     world = prepare_world(database_url)
     with serve(database_url, fake, tmp, extra_env) as server:
-        yield Gateway(server.url, world.key, world.other_key, world.agent_id, fake, database_url)
+        yield Gateway(server.url, world.key, world.other_key, world.agent_id, fake, database_url,
+                      str(tmp / "signing.key"))

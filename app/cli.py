@@ -83,6 +83,21 @@ def cmd_agent_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_agent_set_cap(args: argparse.Namespace, settings: Settings) -> int:
+    cap = None if args.no_cap else parse_cap(args.daily_cap_usd)
+    if cap is None and not args.no_cap:
+        raise CommandError("give --daily-cap-usd AMOUNT, or --no-cap to lift the cap")
+
+    def work(store: EventStore) -> dict[str, Any]:
+        agent_id = tenancy.set_agent_cap(store, args.tenant, args.agent, cap)
+        return {"agent_id": str(agent_id), "daily_cap_usd": None if cap is None else str(cap)}
+
+    out = _with_store(settings, work)
+    _print(args, out, f"agent {out['agent_id']}: daily cap "
+           f"{'none' if cap is None else '$' + str(cap)} (gateways apply it within 2 s)")
+    return 0
+
+
 def cmd_key_create(args: argparse.Namespace, settings: Settings) -> int:
     def work(store: EventStore) -> dict[str, Any]:
         issued = tenancy.create_key(store, args.tenant, args.agent)
@@ -132,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     ac.add_argument("--daily-cap-usd", help="daily spend cap in USD, e.g. 5.00")
     json_flag(ac)
     ac.set_defaults(handler=cmd_agent_create)
+    sc = agent.add_parser("set-cap", help="change an agent's daily spend cap (a ledger event)")
+    sc.add_argument("--tenant", required=True, help="tenant name or id")
+    sc.add_argument("--agent", required=True, help="agent name or id")
+    amount = sc.add_mutually_exclusive_group(required=True)
+    amount.add_argument("--daily-cap-usd", help="the new cap in USD, e.g. 10.00")
+    amount.add_argument("--no-cap", action="store_true", help="lift the cap")
+    json_flag(sc)
+    sc.set_defaults(handler=cmd_agent_set_cap)
 
     key = sub.add_parser("key", help="API keys").add_subparsers(
         dest="action", required=True, parser_class=_Parser)

@@ -93,12 +93,19 @@ def create_agent(store: EventStore, tenant_ref: str, name: str, cap: Decimal | N
     return agent.id
 
 
-def set_agent_cap(store: EventStore, tenant_ref: str, agent_ref: str, cap: Decimal | None) -> None:
+def set_agent_cap(store: EventStore, tenant_ref: str, agent_ref: str,
+                  cap: Decimal | None) -> UUID:
+    """Records a SpendPolicySet event; gateways pick the new cap up within their cache TTL."""
     tenant = resolve_tenant(store, tenant_ref)
     agent = resolve_agent(store, tenant, agent_ref)
     with audit_context(str(tenant.id), str(agent.id), _admin_request_id()):
         agent.set_spend_policy(cap)
-    store.save_events(agent.collect_events())
+    try:
+        store.save_events(agent.collect_events())
+    except StoreConflictError:
+        raise ConcurrentChangeError(
+            f"agent {agent.name!r} was changed at the same time; run the command again") from None
+    return agent.id
 
 
 def create_key(store: EventStore, tenant_ref: str, agent_ref: str | None) -> IssuedKey:
@@ -167,4 +174,8 @@ class AlreadyExistsError(TenancyServiceError):
 
 
 class UnknownError(TenancyServiceError):
+    pass
+
+
+class ConcurrentChangeError(TenancyServiceError):
     pass

@@ -169,3 +169,24 @@ def test_counters_down_fail_closed_unless_configured_open(fake: FakeUpstream, tm
         assert response.status_code == 503
         assert response.json()["error"]["message"].startswith("spend counters are unavailable")
         assert completed["status"] == "rejected_budget"
+
+
+def test_a_cap_change_on_the_ledger_reaches_a_running_gateway(fake: FakeUpstream,
+                                                              tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/policy.db"
+    world = prepare_world(url, daily_cap_usd="0")
+    env = {**os.environ, "AINFERA_DATABASE_URL": url}
+    with serve(url, fake, tmp_path, name="policy") as server:
+        def call() -> int:
+            return httpx.post(f"{server.url}/v1/messages", json=BODY,
+                              headers={"x-api-key": world.key}, timeout=30).status_code
+
+        assert call() == 429
+        changed = subprocess.run([AINFERA, "agent", "set-cap", "--tenant", "acme", "--agent",
+                                  "bot", "--daily-cap-usd", "1.00"], env=env,
+                                 capture_output=True, text=True, timeout=60, check=False)
+        assert changed.returncode == 0, changed.stderr
+        deadline = time.monotonic() + 5  # gateways trust a cap for 2 s
+        while (status := call()) == 429 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert status == 200

@@ -86,3 +86,40 @@ def test_json_errors_are_one_object_too(database_url: str) -> None:
     proc = run(database_url, "agent", "create", "--tenant", "ghost", "--name", "b", "--json")
     assert proc.returncode == 1
     assert json.loads(proc.stdout) == {"error": "no tenant named or with id 'ghost'"}
+
+
+def test_agent_set_cap_records_a_policy_change(database_url: str) -> None:
+    from decimal import Decimal
+    from uuid import UUID
+
+    from adapters.database import Database
+    from adapters.store import EventStore
+    from domain.tenancy import Agent
+
+    assert run(database_url, "tenant", "create", "acme").returncode == 0
+    created = one_json(run(database_url, "agent", "create", "--tenant", "acme", "--name", "bot",
+                           "--json"))
+    changed = one_json(run(database_url, "agent", "set-cap", "--tenant", "acme", "--agent",
+                           "bot", "--daily-cap-usd", "12.50", "--json"))
+    assert changed == {"agent_id": created["agent_id"], "daily_cap_usd": "12.50"}
+    lifted = one_json(run(database_url, "agent", "set-cap", "--tenant", "acme", "--agent",
+                          str(created["agent_id"]), "--no-cap", "--json"))
+    assert lifted["daily_cap_usd"] is None
+    store = EventStore(Database.from_url(database_url))
+    try:
+        agent_id = UUID(str(created["agent_id"]))
+        assert store.get(agent_id, Agent).daily_cap_usd is None
+        assert [type(e).__name__ for e in store.events_of(agent_id)] == [
+            "AgentRegistered", "SpendPolicySet", "SpendPolicySet"]
+        assert store.events_of(agent_id)[1].daily_cap_usd == Decimal("12.50")  # type: ignore[attr-defined]
+    finally:
+        store.close()
+    for args, message in (
+        (("--agent", "bot"), "one of the arguments"),
+        (("--agent", "bot", "--daily-cap-usd", "-1"), "non-negative"),
+        (("--agent", "ghost", "--no-cap"), "no agent"),
+    ):
+        proc = run(database_url, "agent", "set-cap", "--tenant", "acme", *args)
+        assert proc.returncode != 0
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert message in proc.stderr

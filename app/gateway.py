@@ -268,10 +268,10 @@ async def first_answer(
 
 async def complete(runtime: Runtime, call: Call) -> tuple[JSON, dict[str, str]]:
     """A non-streamed call: the first attempt that answers wins."""
-    canonical = call.request.canonical
+    canonical, headers = call.request.canonical, call.request.client_headers
     model, result = await first_answer(
-        runtime, call, lambda provider, model, _: provider.complete(canonical,
-                                                                    model.upstream_model))
+        runtime, call, lambda provider, model, _: provider.complete(
+            canonical, model.upstream_model, client_headers=headers))
     await finish_success(runtime, call, model, result)
     body = client_body(call.request.surface, result.message, call.public_id, model.slug)
     # A dashboard read sent with `x-ainfera-after: N` waits until the projections hold it.

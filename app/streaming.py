@@ -24,10 +24,11 @@ async def open_stream(runtime: Runtime, call: Call) -> tuple[AsyncIterator[bytes
     """Opens the first upstream that answers; fallback happens only before the first byte.
     The first byte is held for the first generated output only while a failure before it
     could still fall back to another candidate."""
-    canonical = call.request.canonical
+    canonical, headers = call.request.canonical, call.request.client_headers
     model, upstream = await first_answer(
         runtime, call, lambda provider, model, can_fall_back: provider.open_stream(
-            canonical, model.upstream_model, until_content=can_fall_back))
+            canonical, model.upstream_model, until_content=can_fall_back,
+            client_headers=headers))
     with call.audit():
         call.inference.dispatch(model.provider, model.upstream_model,
                                 upstream.upstream_request_id, None)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -35,9 +36,15 @@ class ClientRequest:
     include_usage: bool
     routing_hint: JSON
     digest: str  # sha256 of the canonical JSON of the body as the client sent it
+    # Client headers a backend of the same vendor may need (e.g. `anthropic-beta`).
+    client_headers: dict[str, str] = field(default_factory=dict)
 
 
-def parse_request(surface: str, raw: bytes) -> ClientRequest:
+FORWARDABLE_HEADERS = ("anthropic-beta",)
+
+
+def parse_request(surface: str, raw: bytes,
+                  headers: Mapping[str, str] | None = None) -> ClientRequest:
     """Parses and checks a body; every problem is a 400 naming the field."""
     try:
         body = orjson.loads(raw)
@@ -81,7 +88,10 @@ def parse_request(surface: str, raw: bytes) -> ClientRequest:
             raise InvalidRequestError(f"cannot read this chat request: {exc}") from None
         canonical, include_usage = chat.canonical, chat.include_usage
     canonical.pop("stream", None)
-    return ClientRequest(surface, model, canonical, stream, include_usage, hint or {}, digest)
+    forward = {name: headers[name] for name in FORWARDABLE_HEADERS
+               if headers is not None and headers.get(name)}
+    return ClientRequest(surface, model, canonical, stream, include_usage, hint or {}, digest,
+                         forward)
 
 
 def request_text_size(canonical: JSON) -> int:

@@ -24,6 +24,8 @@ API_VERSION = "2023-06-01"
 class AnthropicProvider(HTTPProvider):
     kind = "anthropic"
     request_id_header = "request-id"
+    # Beta features (new tools, longer outputs, ...) are switched on per request by this header.
+    forwarded_headers = ("anthropic-beta",)
 
     def _url(self, upstream_model: str, *, stream: bool) -> str:
         return f"{self.base_url}/v1/messages"

@@ -8,7 +8,7 @@ errors as `ProviderError`. It never retries or falls back (the gateway decides t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -38,10 +38,12 @@ class Provider(Protocol):
     name: str
     kind: str
 
-    async def complete(self, request: JSON, upstream_model: str) -> ProviderResult: ...
+    async def complete(self, request: JSON, upstream_model: str, *,
+                       client_headers: Mapping[str, str] | None = None) -> ProviderResult: ...
 
     async def open_stream(self, request: JSON, upstream_model: str, *,
-                          until_content: bool = True) -> ProviderStream: ...
+                          until_content: bool = True,
+                          client_headers: Mapping[str, str] | None = None) -> ProviderStream: ...
 
     def stream(self, request: JSON, upstream_model: str) -> AsyncIterator[JSON]: ...
 
@@ -51,6 +53,8 @@ class HTTPProvider(ABC):
 
     kind: str
     request_id_header: ClassVar[str | None] = None
+    # Client request headers this vendor's API understands and gets passed on unchanged.
+    forwarded_headers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name: str, base_url: str, api_key: str, client: httpx.AsyncClient) -> None:
         self.name = name
@@ -81,8 +85,10 @@ class HTTPProvider(ABC):
         """A fresh reader for one streamed response."""
 
     # The port.
-    async def complete(self, request: JSON, upstream_model: str) -> ProviderResult:
-        http_request = self._build(request, upstream_model, stream=False)
+    async def complete(self, request: JSON, upstream_model: str, *,
+                       client_headers: Mapping[str, str] | None = None) -> ProviderResult:
+        http_request = self._build(request, upstream_model, stream=False,
+                                   client_headers=client_headers)
         with map_httpx_errors(self.name):
             response = await self._client.send(http_request)
         if response.status_code >= 400:
@@ -97,8 +103,10 @@ class HTTPProvider(ABC):
         return ProviderResult(message, usage, request_id)
 
     async def open_stream(self, request: JSON, upstream_model: str, *,
-                          until_content: bool = True) -> ProviderStream:
-        http_request = self._build(request, upstream_model, stream=True)
+                          until_content: bool = True,
+                          client_headers: Mapping[str, str] | None = None) -> ProviderStream:
+        http_request = self._build(request, upstream_model, stream=True,
+                                   client_headers=client_headers)
         http_request.headers["accept"] = "text/event-stream"
         # No decompressor between the socket and the SSE decoder to hold bytes back.
         http_request.headers["accept-encoding"] = "identity"
@@ -121,13 +129,19 @@ class HTTPProvider(ABC):
             async for event in events:
                 yield event
 
-    def _build(self, request: JSON, upstream_model: str, *, stream: bool) -> httpx.Request:
+    def _build(self, request: JSON, upstream_model: str, *, stream: bool,
+               client_headers: Mapping[str, str] | None = None) -> httpx.Request:
         try:
             body = self._body(request, upstream_model, stream=stream)
         except TranslationError as exc:
             raise NotTranslatable(self.name, None, "not_translatable", str(exc)) from exc
         url = self._parsed_url(upstream_model, stream)
         headers = {"content-type": "application/json", **self._headers()}
+        if client_headers:
+            for name in self.forwarded_headers:
+                value = client_headers.get(name)
+                if value:
+                    headers[name] = value
         return self._client.build_request("POST", url, content=orjson.dumps(body), headers=headers)
 
     def _parsed_url(self, upstream_model: str, stream: bool) -> httpx.URL:

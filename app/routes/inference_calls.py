@@ -24,7 +24,7 @@ _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 async def handle(request: Request[Any, Any, Any], surface: str, caller: Caller) -> Response[Any]:
     runtime: Runtime = request.app.state.runtime
-    client_request = parse_request(surface, await request.body())
+    client_request = parse_request(surface, await request.body(), request.headers)
     request_id: str = request.scope["state"]["request_id"]
     key = request.headers.get("idempotency-key")
     if key is not None:

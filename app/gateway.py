@@ -22,7 +22,7 @@ import orjson
 
 from adapters.budget import BudgetError, BudgetExceeded, CountersLost, Reservation
 from adapters.providers import Provider, ProviderResult
-from adapters.providers.errors import ProviderError
+from adapters.providers.errors import NotTranslatable, ProviderError
 from app.errors import (
     GatewayError,
     InvalidRequestError,
@@ -358,7 +358,13 @@ def upstream_error(call: Call) -> GatewayError:
     tried = "; ".join(f"{e.provider}: {e.error_type} ({e.status})" for e in call.errors)
     message = f"upstream failed after {len(call.errors)} attempt(s): {tried}: {last.message}"
     error: GatewayError
-    if last.status == 429:
+    if isinstance(last, NotTranslatable):
+        # Every backend tried speaks a protocol that cannot carry this request (an image
+        # source a vendor does not take, a tool result without its call): the client can
+        # fix it, a retry cannot.
+        error = InvalidRequestError(f"no backend tried can take this request: {tried}: "
+                                    f"{last.message}", code="not_translatable")
+    elif last.status == 429:
         error = RateLimitError(message, code="upstream_rate_limited")
     elif last.status is not None and 400 <= last.status < 500:
         error = UpstreamError(message, code="upstream_rejected")

@@ -18,6 +18,7 @@ from domain.protocols.canonical import JSON, TranslationError
 from domain.protocols.openai_request import openai_to_canonical
 from domain.protocols.openai_response import canonical_to_completion
 from domain.protocols.openai_stream import CanonicalToChunks
+from domain.protocols.validate import InvalidRequest, check_chat_request, check_messages_request
 
 MESSAGES = "messages"
 CHAT = "chat.completions"
@@ -68,6 +69,10 @@ def parse_request(surface: str, raw: bytes,
     if not all(isinstance(m, dict) for m in messages):
         raise InvalidRequestError("messages: every message must be an object", param="messages")
     include_usage = False
+    try:
+        (check_messages_request if surface == MESSAGES else check_chat_request)(body)
+    except InvalidRequest as exc:
+        raise InvalidRequestError(str(exc), param=exc.param) from None
     if surface == MESSAGES:
         max_tokens = body.get("max_tokens")
         if type(max_tokens) is not int or max_tokens < 1:

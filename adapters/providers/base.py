@@ -19,6 +19,7 @@ from adapters.providers.errors import (
     InvalidUpstreamResponse,
     NotTranslatable,
     ProviderError,
+    UpstreamRejected,
     error_for_status,
     map_httpx_errors,
 )
@@ -135,6 +136,12 @@ class HTTPProvider(ABC):
             body = self._body(request, upstream_model, stream=stream)
         except TranslationError as exc:
             raise NotTranslatable(self.name, None, "not_translatable", str(exc)) from exc
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            # A request the edge's checks let through but this vendor's translation cannot
+            # read: the request is at fault, and no other backend would do better with it.
+            raise UpstreamRejected(self.name, 400, "invalid_request_error",
+                                   f"request cannot be translated for {self.kind}: {exc!r}",
+                                   False) from exc
         url = self._parsed_url(upstream_model, stream)
         headers = {"content-type": "application/json", **self._headers()}
         if client_headers:

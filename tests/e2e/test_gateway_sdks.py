@@ -426,6 +426,43 @@ def test_beta_features_reach_an_anthropic_backend(gateway: Gateway) -> None:
     assert "anthropic-beta" not in gateway.fake.requests[-1].headers
 
 
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/messages", {"model": "fake-gpt", "max_tokens": 8,
+                      "messages": [{"role": "user", "content": 123}]}),
+    ("/v1/messages", {"model": "fake-gemini", "max_tokens": 8, "tools": "nope",
+                      "messages": [{"role": "user", "content": "x"}]}),
+    ("/v1/messages", {"model": "fake-gpt", "max_tokens": 8, "system": 5,
+                      "messages": [{"role": "user", "content": "x"}]}),
+    ("/v1/messages", {"model": "fake-gpt", "max_tokens": 8, "messages": [{"content": "x"}]}),
+    ("/v1/chat/completions", {"model": "fake-claude",
+                              "messages": [{"role": "user", "content": "x"}],
+                              "tools": [{"type": "function"}]}),
+    ("/v1/chat/completions", {"model": "fake-claude",
+                              "messages": [{"role": "wizard", "content": "x"}]}),
+])
+def test_malformed_requests_are_400_naming_the_field(gateway: Gateway, path: str,
+                                                     body: dict[str, Any]) -> None:
+    response = httpx.post(f"{gateway.url}{path}", json=body, timeout=10,
+                          headers={"x-api-key": gateway.key})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert "[0]" in error["message"] or "must be" in error["message"]
+    assert "x-ainfera-inference-id" not in response.headers
+
+
+def test_a_request_no_backend_can_carry_is_400_and_recorded(gateway: Gateway) -> None:
+    # An image by URL reaches an OpenAI-compatible backend fine, but a base64 PDF cannot.
+    body = {"model": "fake-gpt", "max_tokens": 8, "messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
+                                        "data": "JVBERi0="}}]}]}
+    response = httpx.post(f"{gateway.url}/v1/messages", json=body, timeout=10,
+                          headers={"x-api-key": gateway.key})
+    assert response.status_code == 400
+    events = gateway.events(response.headers["x-ainfera-inference-id"])
+    assert [e["type"] for e in events] == ["Routed", "Dispatched", "Completed"]
+    assert events[2]["status"] == "failed"
+
+
 def test_zz_every_kind_of_call_is_captured_and_verifies(gateway: Gateway) -> None:
     """Runs last in this module, so the store also holds every call of the tests above; it
     makes one of each kind itself too. Then the whole store replays into exactly the live

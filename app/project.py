@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from adapters.database import Database
@@ -42,8 +42,10 @@ def catch_up_once(database: Database, store: EventStore,
 
 
 def run_forever(database: Database, store: EventStore, only: Sequence[str] | None,
-                batch_size: int, poll_interval: float) -> list[dict[str, Any]]:
-    """Runs until SIGTERM/SIGINT; returns each projection's state at the end."""
+                batch_size: int, poll_interval: float,
+                upkeep: Callable[[], object] | None = None) -> list[dict[str, Any]]:
+    """Runs until SIGTERM/SIGINT; returns each projection's state at the end. `upkeep` (the
+    abandoned-inference sweep) runs at start and every STATUS_EVERY_S."""
     runners = build_runners(database.connect, database.kind, store, only,
                             batch_size=batch_size, poll_interval=poll_interval)
     projector = Projector(runners, listen_connect=database.connect,
@@ -58,7 +60,14 @@ def run_forever(database: Database, store: EventStore, only: Sequence[str] | Non
     projector.start()
     log.info("projecting %s", ", ".join(r.name for r in runners))
     try:
-        while not stop.wait(STATUS_EVERY_S):
+        while True:
+            if upkeep is not None:
+                try:
+                    upkeep()
+                except Exception:
+                    log.exception("upkeep failed; retrying in %.0f s", STATUS_EVERY_S)
+            if stop.wait(STATUS_EVERY_S):
+                break
             for state in projector.status():
                 log.info("%(projection)s at %(position)d, lag %(lag)d, error %(error)s", state)
     finally:

@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from adapters.database import Database
@@ -20,6 +21,7 @@ from adapters.store import EventStore
 from app.ledger import checkpoint_opener, checkpointing
 from app.project import catch_up_once, run_forever
 from app.settings import Settings
+from app.upkeep import sweep_abandoned
 from app.verify import rebuild, verify
 from app.verify_counters import verify_counters
 from projections.registry import UnknownProjectionError, names
@@ -52,11 +54,14 @@ def cmd_project(args: argparse.Namespace, settings: Settings) -> int:
                             format="%(asctime)s %(levelname)s %(name)s %(message)s")
     with _store(settings) as (database, store), \
             checkpointing(settings, database, args.only, once=args.once):
+        grace = timedelta(seconds=settings.abandon_after_s)
         if args.once:
             states = catch_up_once(database, store, args.only, args.batch_size)
+            sweep_abandoned(database, store, grace)
         else:
             states = run_forever(database, store, args.only, args.batch_size,
-                                 args.poll_interval)
+                                 args.poll_interval,
+                                 upkeep=lambda: sweep_abandoned(database, store, grace))
     if args.json:
         print(json.dumps({"projections": states}))
     else:

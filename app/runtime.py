@@ -138,7 +138,7 @@ class Runtime:
         await self.read_side.wait_until(["agent_metrics"], latest, within=COUNTER_REBUILD_WAIT_S)
         cutoff = abandon_cutoff(grace)
         ids = await self.read_side.read(lambda session: open_inferences(session, cutoff))
-        return await asyncio.to_thread(abandon, self.store, self.writer, ids)
+        return await asyncio.to_thread(abandon, self.store, self.writer.save_blocking, ids)
 
     def settle_later(self, reservation: Reservation | None, actual: Decimal) -> None:
         """Settles a hold in the background, so a cancelled caller cannot skip it."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
+from adapters.database import Database
 from adapters.store import AggregateMissingError, EventStore, StoreConflictError
-from adapters.writer import GroupCommitWriter, WriteFailedError
+from adapters.writer import WriteFailedError
 from domain.context import audit_context
 from domain.inference import Inference
 from projections.view import Session
@@ -43,7 +45,8 @@ def open_inferences(session: Session, routed_before: datetime) -> list[UUID]:
     return [UUID(str(row[0])) for row in session.execute(_OPEN, (stamp,))]
 
 
-def abandon(store: EventStore, writer: GroupCommitWriter, inference_ids: list[UUID]) -> int:
+def abandon(store: EventStore, save: Callable[[Inference], object],
+            inference_ids: list[UUID]) -> int:
     """Closes each still-open inference with Completed(abandoned); returns how many.
 
     Blocking. An inference its own process completes meanwhile is left as that process
@@ -62,7 +65,7 @@ def abandon(store: EventStore, writer: GroupCommitWriter, inference_ids: list[UU
                            request_id):
             inference.complete("abandoned", None, None, None, None)
         try:
-            writer.save_blocking(inference)
+            save(inference)
         except (WriteFailedError, StoreConflictError) as exc:
             log.info("inference %s was closed by its own process meanwhile: %s",
                      inference_id, exc)
@@ -76,3 +79,13 @@ def abandon(store: EventStore, writer: GroupCommitWriter, inference_ids: list[UU
 
 def abandon_cutoff(grace: timedelta) -> datetime:
     return datetime.now(UTC) - grace
+
+
+def sweep_abandoned(database: Database, store: EventStore, grace: timedelta) -> int:
+    """The same repair for a process without a gateway runtime (`ainfera project`)."""
+    conn = database.connect()
+    try:
+        ids = open_inferences(Session(conn, database.kind), abandon_cutoff(grace))
+    finally:
+        conn.close()
+    return abandon(store, lambda inference: store.save_events(inference.collect_events()), ids)

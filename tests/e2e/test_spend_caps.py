@@ -190,3 +190,37 @@ def test_a_cap_change_on_the_ledger_reaches_a_running_gateway(fake: FakeUpstream
         while (status := call()) == 429 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert status == 200
+
+
+def test_a_projection_worker_repairs_what_a_dead_gateway_left_open(fake: FakeUpstream,
+                                                                   tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/worker.db"
+    world = prepare_world(url)
+    fake.script("up-claude", text(" ".join(["slow"] * 50), chunk_delay=0.2))
+    env = {**os.environ, "AINFERA_DATABASE_URL": url, "AINFERA_ABANDON_AFTER_S": "0",
+           "AINFERA_SIGNING_KEY_FILE": str(tmp_path / "signing.key")}
+    # The worker's read models let the gateway build its spend counters (it fails closed
+    # until they can be built from the ledger).
+    assert subprocess.run([AINFERA, "project", "--once"], env=env, capture_output=True,
+                          timeout=120, check=False).returncode == 0
+    gateway_env = {"AINFERA_NO_INPROCESS_PROJECTIONS": "1"}
+    with serve(url, fake, tmp_path, gateway_env, name="lone", allow_crash=True) as lone, \
+            httpx.stream("POST", f"{lone.url}/v1/messages", headers={"x-api-key": world.key},
+                         json={**BODY, "stream": True}, timeout=10) as response:
+        public_id = response.headers["x-ainfera-inference-id"]
+        next(response.iter_lines())
+        assert response.status_code == 200
+        os.kill(lone.proc.pid, signal.SIGKILL)
+        lone.proc.wait(10)
+    worker = subprocess.run([AINFERA, "project", "--once"], env=env, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert worker.returncode == 0, worker.stderr
+    store = EventStore(Database.from_url(url))
+    try:
+        from domain.ids import parse_inference_id
+
+        events = store.events_of(parse_inference_id(public_id))
+        assert [type(e).__name__ for e in events] == ["Routed", "Dispatched", "Completed"]
+        assert events[-1].status == "abandoned"  # type: ignore[attr-defined]
+    finally:
+        store.close()

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
+from psycopg_pool import ConnectionPool
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -95,10 +96,18 @@ class Database:
             conn.execute("PRAGMA busy_timeout=30000")
             _enable_wal(conn)
             return conn
-        options = f"-c search_path={self.pg_schema}" if self.pg_schema else ""
         return psycopg.connect(
-            self.pg_conninfo, options=options, autocommit=True, connect_timeout=5
+            self.pg_conninfo, options=self._pg_options(), autocommit=True, connect_timeout=5
         )
+
+    def pool(self, name: str, max_size: int) -> ConnectionPool:
+        """A PostgreSQL pool of autocommit connections in this database and schema."""
+        return ConnectionPool(self.pg_conninfo, min_size=1, max_size=max_size, open=True,
+                              name=name,
+                              kwargs={"autocommit": True, "options": self._pg_options()})
+
+    def _pg_options(self) -> str:
+        return f"-c search_path={self.pg_schema}" if self.pg_schema else ""
 
     def sql(self, statement: str) -> str:
         """Our statements are written with `%s` parameters; SQLite's driver wants `?`."""

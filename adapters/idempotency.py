@@ -118,12 +118,7 @@ class IdempotencyStore:
     def _pool_or_new(self) -> ConnectionPool:
         with self._lock:
             if self._pool is None:
-                options = (f"-c search_path={self._database.pg_schema}"
-                           if self._database.pg_schema else "")
-                self._pool = ConnectionPool(
-                    self._database.pg_conninfo, min_size=1, max_size=8, open=True,
-                    kwargs={"autocommit": True, "options": options},
-                )
+                self._pool = self._database.pool("ainfera-idempotency", max_size=8)
             return self._pool
 
 

@@ -39,7 +39,7 @@ from domain.catalog import Model
 from domain.context import audit_context
 from domain.ids import public_inference_id
 from domain.inference import Inference
-from domain.pricing import UsageUnknown, cost_of, price_version, worst_case_cost
+from domain.pricing import cost_of, price_version, worst_case_cost
 from domain.protocols.canonical import JSON, Usage
 from domain.routing import (
     InvalidRoutingHint,
@@ -334,10 +334,7 @@ def charge(model: Model | None, usage: Usage | None, est_input: int, output_char
             not finished and filled["output_tokens"] < measured_output):
         filled["output_tokens"] = measured_output
     version = price_version(model) + ("" if filled == reported else "+estimated")
-    try:
-        return cost_of(model, usage_record(filled)), version
-    except UsageUnknown:  # pragma: no cover - every count is filled above
-        raise AssertionError("usage left unknown after filling it") from None
+    return cost_of(model, usage_record(filled)), version
 
 
 def usage_record(usage: Usage | None) -> dict[str, int | None] | None:

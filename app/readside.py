@@ -110,13 +110,7 @@ def _snapshot(session: Session) -> Iterator[Session]:
 
 def open_read_side(database: Database, store: EventStore, run_projections: bool) -> ReadSide:
     """Builds the read side; starts the projection runners when this process runs them."""
-    pool = None
-    if database.kind == "postgres":
-        kwargs: dict[str, object] = {"autocommit": True}
-        if database.pg_schema:
-            kwargs["options"] = f"-c search_path={database.pg_schema}"
-        pool = ConnectionPool(database.pg_conninfo, kwargs=kwargs, min_size=1, max_size=4,
-                              open=True, name="ainfera-read")
+    pool = database.pool("ainfera-read", max_size=4) if database.kind == "postgres" else None
     projector = None
     if run_projections:
         channel = getattr(store.app.recorder, "channel_name", None)

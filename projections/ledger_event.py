@@ -51,7 +51,7 @@ def event_object(event: Any, leaf_index: int) -> dict[str, Any]:
             continue
         if key in obj and key not in _AUDIT:
             raise LedgerEventError(f"{obj['type']} has a field {key!r} that the envelope uses")
-        obj[key] = _json(value, f"{obj['type']}.{key}")
+        obj[key] = json_value(value, f"{obj['type']}.{key}")
     return obj
 
 
@@ -70,7 +70,9 @@ def canonical_leaf(event: Any, leaf_index: int) -> tuple[dict[str, Any], str, by
     return obj, data.decode("utf-8"), leaf_hash(data)
 
 
-def _json(value: Any, path: str) -> Any:
+def json_value(value: Any, path: str) -> Any:
+    """An event field as JSON: Decimals as plain decimal strings, UUIDs as text; floats,
+    integers beyond 2**53 and other types are refused, naming `path`."""
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):
@@ -87,13 +89,13 @@ def _json(value: Any, path: str) -> Any:
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, list | tuple):
-        return [_json(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        return [json_value(item, f"{path}[{i}]") for i, item in enumerate(value)]
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise LedgerEventError(f"{path} has a non-string key {key!r}")
-            out[key] = _json(item, f"{path}.{key}")
+            out[key] = json_value(item, f"{path}.{key}")
         return out
     raise LedgerEventError(f"{path} is a {type(value).__name__}, which a ledger event cannot hold")
 

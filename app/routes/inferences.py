@@ -18,33 +18,19 @@ from app.runtime import Runtime
 from app.tenancy import Caller
 from domain.ids import parse_inference_id, public_inference_id
 from domain.inference import Inference
-from domain.money import usd_str
+from projections.ledger_event import json_value
 
 
 def event_view(event: Any) -> dict[str, Any]:
-    """An event as JSON: library bookkeeping renamed, Decimals as strings, UUIDs as text."""
+    """An event as JSON, converted the way the ledger converts it for receipts."""
     view: dict[str, Any] = {
         "type": type(event).__name__,
         "version": event.originator_version,
         "recorded_at": event.timestamp.isoformat(),
     }
     for key, value in payload_of(event).items():
-        view[key] = _jsonable(value)
+        view[key] = json_value(value, f"{view['type']}.{key}")
     return view
-
-
-def _jsonable(value: Any) -> Any:
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return usd_str(value)
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def load_owned_inference(

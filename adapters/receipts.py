@@ -12,7 +12,7 @@ import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from adapters.canonical import jcs, leaf_hash_of_event
+from adapters.jcs import jcs, leaf_hash_of_event
 from adapters.signer import Ed25519Verifier, verify_note
 from domain.checkpoint import Checkpoint, CheckpointError, open_note, parse_checkpoint
 from domain.merkle import leaf_hash as merkle_leaf_hash

@@ -10,16 +10,16 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
-from app.errors import EXCEPTION_HANDLERS
-from app.middleware import request_id_middleware
-from app.routes.dashboard import agent_metrics, caps_rollup, inference_decision, usage_daily
-from app.routes.discovery import agent_card, llms_txt
-from app.routes.health import healthz, readyz
-from app.routes.inference_calls import create_chat_completion, create_message
-from app.routes.inferences import get_inference
-from app.routes.ledger import ROUTES as LEDGER_ROUTES
-from app.routes.metrics import metrics
-from app.routes.models import list_models
+from app.http.errors import EXCEPTION_HANDLERS
+from app.http.middleware import request_id_middleware
+from app.http.routes.dashboard import agent_metrics, caps_rollup, inference_decision, usage_daily
+from app.http.routes.discovery import agent_card, llms_txt
+from app.http.routes.health import healthz, readyz
+from app.http.routes.inference_calls import create_chat_completion, create_message
+from app.http.routes.inferences import get_inference
+from app.http.routes.ledger import ROUTES as LEDGER_ROUTES
+from app.http.routes.metrics import metrics
+from app.http.routes.models import list_models
 from app.runtime import open_runtime
 from app.settings import Settings
 

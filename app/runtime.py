@@ -28,18 +28,18 @@ from adapters.budget import (
 )
 from adapters.budget_redis import RedisBudgetCounter
 from adapters.database import Database
-from adapters.idempotency import IdempotencyStore
+from adapters.idempotency_store import IdempotencyStore
 from adapters.migrations import migrate
 from adapters.providers import Provider, build_provider
 from adapters.providers.http import build_http_client
 from adapters.store import AggregateMissingError, EventStore, StoreError
 from adapters.writer import GroupCommitWriter, WriteFailedError
-from app.ledger import Ledger, open_ledger
-from app.metrics import GatewayMetrics
-from app.readside import ProjectionBehindError, ReadSide, open_read_side
+from app.jobs.checkpointer import Ledger, open_ledger
+from app.services.read_side import ProjectionBehindError, ReadSide, open_read_side
+from app.services.repair import abandon, abandon_cutoff, open_inferences, spend_by_agent
+from app.services.tenancy import Caller, authenticate
 from app.settings import Settings
-from app.tenancy import Caller, authenticate
-from app.upkeep import abandon, abandon_cutoff, open_inferences, spend_by_agent
+from app.telemetry import GatewayMetrics
 from domain.catalog import Catalog, default_catalog, load_catalog
 from domain.ids import hash_api_key
 from domain.tenancy import Agent

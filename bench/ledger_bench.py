@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from uuid import uuid4
 
-from adapters.canonical import leaf_hash_of_event
+from adapters.jcs import leaf_hash_of_event
 from adapters.receipts import verify_receipt
 from adapters.signer import Ed25519NoteSigner
 from domain.hashchain import GENESIS, extend_chain

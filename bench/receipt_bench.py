@@ -37,8 +37,8 @@ from adapters.receipts import verify_receipt
 from adapters.signer import Ed25519NoteSigner
 from adapters.store import EventStore
 from adapters.writer import GroupCommitWriter
-from app import tenancy
 from app.factory import create_app
+from app.services import tenancy
 from app.settings import Settings
 from domain.hashchain import GENESIS, chain_hash
 from domain.ids import public_inference_id

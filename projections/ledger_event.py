@@ -3,7 +3,7 @@
 `{"leaf_index", "aggregate_id", "version", "type", "recorded_at", "tenant_id", "agent_id",
 "request_id", <the event's own fields>}`, with UUIDs as text, Decimals as plain decimal
 strings and `recorded_at` as fixed-width ISO 8601 UTC. Its bytes are RFC 8785 canonical JSON
-(the `rfc8785` library), the same canonicalisation `adapters.canonical` gives the offline
+(the `rfc8785` library), the same canonicalisation `adapters.jcs` gives the offline
 verifier; a test holds the two to the same bytes for every event kind.
 
 What this must never do: approximate. A float, an integer beyond 2**53 or a value JSON cannot

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from adapters.database import Database
 from adapters.store import EventStore
-from app import tenancy
+from app.services import tenancy
 from domain.context import audit_context
 from domain.ids import agent_id_for
 from domain.inference import Inference

@@ -21,7 +21,7 @@ import psycopg
 from adapters.database import Database
 from adapters.migrations import migrate
 from adapters.store import EventStore
-from app import tenancy
+from app.services import tenancy
 from tests.fakes.upstream import FakeUpstream
 
 AINFERA = str(Path(sys.executable).with_name("ainfera"))

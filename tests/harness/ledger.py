@@ -1,10 +1,10 @@
 """A real store with the gateway's event sequences on it, for the ledger tests.
 
-Inferences are built with the domain aggregates under audit_context, exactly as app.gateway
-records them (Routed first and alone, the rest saved together on close), and saved through the
-group-commit writer; tenants and keys through the same services the CLI uses. The sequencer and
-the checkpointer are driven from the test thread so every test decides when leaves and
-checkpoints appear.
+Inferences are built with the domain aggregates under audit_context, exactly as
+app.services.inference records them (Routed first and alone, the rest saved together on
+close), and saved through the group-commit writer; tenants and keys through the same services
+the CLI uses. The sequencer and the checkpointer are driven from the test thread so every test
+decides when leaves and checkpoints appear.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from adapters.migrations import migrate
 from adapters.signer import Ed25519NoteSigner
 from adapters.store import EventStore
 from adapters.writer import GroupCommitWriter
-from app import tenancy
+from app.services import tenancy
 from domain.context import audit_context
 from domain.ids import public_inference_id
 from domain.inference import Inference

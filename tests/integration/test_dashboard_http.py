@@ -14,8 +14,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from adapters.store import EventStore
-from app import tenancy
 from app.factory import create_app
+from app.services import tenancy
 from app.settings import Settings
 from domain.catalog import LEGACY_ALIASES
 from domain.ids import public_inference_id

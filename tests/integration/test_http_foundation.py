@@ -11,8 +11,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from adapters.store import EventStore
-from app import tenancy
 from app.factory import create_app
+from app.services import tenancy
 from app.settings import Settings
 from domain.context import audit_context
 from domain.ids import public_inference_id

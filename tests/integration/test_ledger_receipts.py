@@ -18,7 +18,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from adapters.canonical import leaf_hash_of_event
+from adapters.jcs import leaf_hash_of_event
 from adapters.receipts import Check, ReceiptVerificationError, verify_receipt, verify_tlog_proof
 from adapters.signer import Ed25519NoteSigner, verify_note
 from app.factory import create_app

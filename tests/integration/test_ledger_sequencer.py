@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import Tracking
 
-from adapters.canonical import leaf_hash_of_event
+from adapters.jcs import leaf_hash_of_event
 from adapters.signer import verify_note
 from domain.context import audit_context
 from domain.hashchain import GENESIS, chain_hash

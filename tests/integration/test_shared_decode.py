@@ -7,7 +7,7 @@ from pathlib import Path
 from adapters.database import Database
 from adapters.migrations import migrate
 from adapters.store import EventStore
-from app import tenancy
+from app.services import tenancy
 from projections.registry import PROJECTIONS, build_runners
 from projections.shared_source import SharedDecodeSource
 

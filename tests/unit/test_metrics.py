@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from app.metrics import Counter, GatewayMetrics, Histogram
+from app.telemetry import Counter, GatewayMetrics, Histogram
 
 
 def test_a_fresh_registry_exports_the_capture_invariant_as_zero() -> None:

@@ -6,7 +6,7 @@ from hashlib import sha256
 
 import pytest
 
-from adapters.canonical import CanonicalJsonError, jcs, leaf_hash_of_event
+from adapters.jcs import CanonicalJsonError, jcs, leaf_hash_of_event
 
 
 def test_keys_sort_by_utf16_code_units_as_rfc_8785_shows() -> None:

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 import pytest
 
-from adapters.canonical import CanonicalJsonError, jcs, leaf_hash_of_event
+from adapters.jcs import CanonicalJsonError, jcs, leaf_hash_of_event
 from domain.context import audit_context
 from domain.inference import Inference
 from domain.tenancy import Agent, ApiKey, Tenant

@@ -12,7 +12,7 @@ from uuid import UUID, uuid5
 
 import pytest
 
-from adapters.canonical import leaf_hash_of_event
+from adapters.jcs import leaf_hash_of_event
 from adapters.receipts import (
     Check,
     ReceiptVerificationError,

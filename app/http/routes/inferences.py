@@ -12,10 +12,10 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
 from adapters.store import AggregateMissingError, EventStore, payload_of
-from app.auth import provide_caller
-from app.errors import NotFoundError
+from app.http.auth import provide_caller
+from app.http.errors import NotFoundError
 from app.runtime import Runtime
-from app.tenancy import Caller
+from app.services.tenancy import Caller
 from domain.ids import parse_inference_id, public_inference_id
 from domain.inference import Inference
 from projections.ledger_event import json_value

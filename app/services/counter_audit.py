@@ -12,7 +12,7 @@ from decimal import Decimal
 from adapters.budget import BudgetError
 from adapters.budget_redis import RedisBudgetCounter
 from adapters.database import Database
-from app.upkeep import spend_by_agent
+from app.services.repair import spend_by_agent
 from projections.view import Session
 
 

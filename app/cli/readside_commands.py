@@ -18,12 +18,12 @@ from typing import Any
 from adapters.database import Database
 from adapters.migrations import migrate
 from adapters.store import EventStore
-from app.ledger import checkpoint_opener, checkpointing
-from app.project import catch_up_once, run_forever
+from app.jobs.checkpointer import checkpoint_opener, checkpointing
+from app.jobs.projector import catch_up_once, run_forever
+from app.services.audit import rebuild, verify
+from app.services.counter_audit import verify_counters
+from app.services.repair import sweep_abandoned
 from app.settings import Settings
-from app.upkeep import sweep_abandoned
-from app.verify import rebuild, verify
-from app.verify_counters import verify_counters
 from projections.registry import UnknownProjectionError, names
 
 

@@ -1,4 +1,4 @@
-"""`/metrics`: the process's counters and histograms (app.metrics) and every projection's lag
+"""`/metrics`: the process's counters and histograms (app.telemetry) and every projection's lag
 and position, in the Prometheus text format. No auth and no tenant data: it is for the
 operator's scraper. Lag is read from the tracking rows, so it is right whichever process runs
 the projections."""
@@ -10,8 +10,8 @@ from typing import Any
 
 from litestar import Request, Response, get
 
-from app.metrics import CONTENT_TYPE
 from app.runtime import Runtime
+from app.telemetry import CONTENT_TYPE
 
 
 @get("/metrics", include_in_schema=False)

@@ -10,14 +10,14 @@ from litestar import Request, Response, post
 from litestar.di import NamedDependency, Provide
 from litestar.response import Stream
 
-from app.auth import provide_caller
-from app.errors import GatewayError
-from app.gateway import Call, begin, close, complete
-from app.idempotency import idempotent
+from app.http.auth import provide_caller
+from app.http.errors import GatewayError
+from app.http.idempotency import idempotent
+from app.http.streaming import open_stream
+from app.http.wire import CHAT, MESSAGES, ClientRequest, parse_request
 from app.runtime import Runtime
-from app.streaming import open_stream
-from app.tenancy import Caller
-from app.wire import CHAT, MESSAGES, ClientRequest, parse_request
+from app.services.inference import Call, begin, close, complete
+from app.services.tenancy import Caller
 
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 

@@ -13,9 +13,9 @@ import orjson
 
 from adapters.providers import ProviderStream
 from adapters.providers.errors import ProviderError
-from app.gateway import Call, close, first_answer
+from app.http.wire import encoder_for
 from app.runtime import Runtime
-from app.wire import encoder_for
+from app.services.inference import Call, close, first_answer
 from domain.catalog import Model
 from domain.protocols.canonical import JSON, MessageAccumulator
 

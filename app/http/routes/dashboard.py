@@ -23,13 +23,13 @@ from litestar.params import FromPath, FromQuery
 
 from adapters.budget import BudgetError
 from adapters.store import AggregateMissingError
-from app import dashboard
-from app.auth import provide_caller
-from app.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
-from app.readside import ProjectionBehindError, ReadSide
-from app.routes.inferences import load_owned_inference
+from app.http.auth import provide_caller
+from app.http.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
+from app.http.routes.inferences import load_owned_inference
 from app.runtime import Runtime
-from app.tenancy import Caller
+from app.services import dashboard
+from app.services.read_side import ProjectionBehindError, ReadSide
+from app.services.tenancy import Caller
 from domain.ids import parse_inference_id, public_inference_id
 from domain.money import usd_str
 from domain.tenancy import Agent

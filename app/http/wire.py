@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from app.errors import InvalidRequestError
+from app.http.errors import InvalidRequestError
 from domain.catalog import canonical_json
 from domain.protocols.canonical import JSON, TranslationError
 from domain.protocols.openai_request import openai_to_canonical

@@ -14,16 +14,16 @@ import orjson
 from litestar import Response
 from litestar.response import Stream
 
-from adapters.idempotency import IdempotencyError, IdempotencyStore, Record
-from app.errors import (
+from adapters.idempotency_store import IdempotencyError, IdempotencyStore, Record
+from app.http.errors import (
     ConflictError,
     GatewayError,
     InvalidRequestError,
     ServiceUnavailableError,
     error_body,
 )
-from app.tenancy import Caller
-from app.wire import CHAT, ClientRequest
+from app.http.wire import CHAT, ClientRequest
+from app.services.tenancy import Caller
 
 # A duplicate waits this long for the first call (a long stream) before being told to retry.
 WAIT_FOR_FIRST_S = 300.0

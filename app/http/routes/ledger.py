@@ -18,13 +18,13 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 
 from adapters.receipts import tlog_proofs_of_receipt
-from app.auth import provide_caller
-from app.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
-from app.ledger import Ledger
-from app.readside import ReadSide
-from app.routes.inferences import load_owned_inference
+from app.http.auth import provide_caller
+from app.http.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
+from app.http.routes.inferences import load_owned_inference
+from app.jobs.checkpointer import Ledger
 from app.runtime import Runtime
-from app.tenancy import Caller
+from app.services.read_side import ReadSide
+from app.services.tenancy import Caller
 from domain.ids import public_inference_id
 from projections.ledger_receipts import (
     BadSizeError,

@@ -7,9 +7,9 @@ from typing import Any
 
 from litestar import Request
 
-from app.errors import AuthenticationError
+from app.http.errors import AuthenticationError
 from app.runtime import Runtime
-from app.tenancy import Caller
+from app.services.tenancy import Caller
 
 
 def presented_key(request: Request[Any, Any, Any]) -> str | None:

@@ -16,9 +16,9 @@ from typing import Any, NoReturn
 from adapters.database import Database, DatabaseUrlError
 from adapters.migrations import MigrationError, migrate
 from adapters.store import EventStore, StoreError
-from app import tenancy
-from app.projection_cli import add_projection_commands
-from app.receipt_cli import add_receipt_commands
+from app.cli.readside_commands import add_projection_commands
+from app.cli.receipt_commands import add_receipt_commands
+from app.services import tenancy
 from app.settings import Settings, SettingsError
 from domain.money import InvalidAmountError
 from domain.tenancy import TenancyError, parse_cap

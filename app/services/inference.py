@@ -23,7 +23,7 @@ import orjson
 from adapters.budget import BudgetError, BudgetExceeded, CountersLost, Reservation
 from adapters.providers import Provider, ProviderResult
 from adapters.providers.errors import NotTranslatable, ProviderError
-from app.errors import (
+from app.http.errors import (
     GatewayError,
     InvalidRequestError,
     NotFoundError,
@@ -32,9 +32,9 @@ from app.errors import (
     UnprocessableError,
     UpstreamError,
 )
+from app.http.wire import ClientRequest, client_body, request_text_size
 from app.runtime import Runtime
-from app.tenancy import Caller
-from app.wire import ClientRequest, client_body, request_text_size
+from app.services.tenancy import Caller
 from domain.catalog import Model
 from domain.context import audit_context
 from domain.ids import public_inference_id

@@ -9,9 +9,9 @@ from typing import Any
 from litestar import Request, get
 from litestar.di import NamedDependency, Provide
 
-from app.auth import provide_caller
+from app.http.auth import provide_caller
 from app.runtime import Runtime
-from app.tenancy import Caller
+from app.services.tenancy import Caller
 
 _EPOCH = "2025-01-01T00:00:00Z"
 

@@ -1,6 +1,6 @@
 """Client wire shapes: parsing the two request surfaces into canonical (Anthropic) form, and
 encoding canonical responses and stream events back into what each SDK reads byte by byte
-(../shared/WIRE.md)."""
+(docs/gateway.md)."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ from domain.merkle import (
 )
 from domain.merkle_tree import CompactRange, SubtreeCache, frontier_keys
 
-VECTORS = Path(__file__).resolve().parents[3] / ".." / "shared" / "testdata" / "rfc9162-vectors"
+VECTORS = Path(__file__).resolve().parents[2] / "data" / "rfc9162-vectors"
 if not VECTORS.is_dir():
     raise FileNotFoundError(f"RFC 9162 test vectors missing: expected them at {VECTORS}")
 INCLUSION_FILES = sorted((VECTORS / "inclusion").rglob("*.json"))

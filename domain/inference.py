@@ -10,6 +10,7 @@ custom transcodings and canonicalise cleanly for receipts.
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Final
 
 from eventsourcing.domain import Aggregate, event
@@ -19,25 +20,88 @@ from domain.money import usd_str
 
 APIS: Final = frozenset({"messages", "chat.completions"})
 ROUTERS: Final = frozenset({"ainfera-inference", "direct"})
-STATUSES: Final = frozenset(
-    {
-        "succeeded",
-        "fallback_succeeded",
-        "failed",
-        "rejected_floor",
-        "rejected_budget",
-        "cancelled",
-        "abandoned",
-    }
-)
 STREAM_MODES: Final = frozenset({"native"})
 
 
+class Status(StrEnum):
+    """How an inference ended (Completed.status). What a status means is decided here, once,
+    so every read model and the gateway agree on what counts as ok, fallback or error."""
+
+    SUCCEEDED = "succeeded"
+    FALLBACK_SUCCEEDED = "fallback_succeeded"
+    FAILED = "failed"
+    REJECTED_FLOOR = "rejected_floor"
+    REJECTED_BUDGET = "rejected_budget"
+    CANCELLED = "cancelled"
+    ABANDONED = "abandoned"
+
+    @property
+    def is_ok(self) -> bool:
+        """An upstream answered the call (with or without a fallback)."""
+        return self in (Status.SUCCEEDED, Status.FALLBACK_SUCCEEDED)
+
+    @property
+    def is_fallback(self) -> bool:
+        """A success that needed a fallback: counted as ok AND as fallback, so ok + error is
+        every completed call and fallback is a subset of ok."""
+        return self is Status.FALLBACK_SUCCEEDED
+
+    @property
+    def is_error(self) -> bool:
+        return not self.is_ok
+
+
+STATUSES: Final = frozenset(s.value for s in Status)
+
+
 class Inference(Aggregate):
+    """One gateway call. The event classes are declared (not derived from the decorated
+    methods) so the type checker and every projection's `match` see their fields; their names,
+    and so the stored topics (`domain.inference:Inference.Routed`, ...), are the contract of
+    DESIGN section 3 and must not change."""
+
     class Event(AuditedEvent):
         pass
 
-    @event("Routed")
+    class Routed(Event, Aggregate.Created):
+        api: str
+        requested_model: str
+        router: str
+        alias_hit: str | None
+        candidates: list[dict[str, Any]]
+        chosen_model: str | None
+        policy: dict[str, Any]
+        ruleset_hash: str
+        stream: bool
+        tools: int
+        request_digest: str
+
+    class Dispatched(Event):
+        attempt: int
+        provider: str
+        backend_model: str
+        upstream_request_id: str | None
+        error: dict[str, Any] | None
+
+    class Streamed(Event):
+        mode: str
+        ttft_ms: int | None
+        chunks: int
+        bytes: int
+
+    class Completed(Event):
+        status: str
+        stop_reason: str | None
+        usage: dict[str, int | None] | None
+        latency_ms: int | None
+        response_digest: str | None
+
+    class Debited(Event):
+        cost_usd: str
+        price_version: str
+        reservation_id: str | None
+
+    @event(Routed)
     def __init__(
         self,
         api: str,
@@ -67,7 +131,7 @@ class Inference(Aggregate):
         self.request_digest = request_digest
         self.attempts = 0
         self.streamed = False
-        self.status: str | None = None
+        self.status: Status | None = None
         self.cost_usd: Decimal | None = None
 
     @property
@@ -89,7 +153,7 @@ class Inference(Aggregate):
         self.check_open("dispatch")
         self._dispatched(self.attempts + 1, provider, backend_model, upstream_request_id, error)
 
-    @event("Dispatched")
+    @event(Dispatched)
     def _dispatched(
         self,
         attempt: int,
@@ -106,13 +170,13 @@ class Inference(Aggregate):
             raise InvalidTransitionError(f"inference {self.id} already has a Streamed event")
         self._streamed("native", ttft_ms, chunks, bytes)
 
-    @event("Streamed")
+    @event(Streamed)
     def _streamed(self, mode: str, ttft_ms: int | None, chunks: int, bytes: int) -> None:
         self.streamed = True
 
     def complete(
         self,
-        status: str,
+        status: Status | str,
         stop_reason: str | None,
         usage: dict[str, int | None] | None,
         latency_ms: int | None,
@@ -121,10 +185,10 @@ class Inference(Aggregate):
         """Closes the inference. `usage` None means the upstream never reported usage, which is
         recorded as unknown rather than as zero."""
         self.check_open("complete")
-        check_one_of("status", status, STATUSES)
-        self._completed(status, stop_reason, usage, latency_ms, response_digest)
+        check_one_of("status", str(status), STATUSES)
+        self._completed(str(status), stop_reason, usage, latency_ms, response_digest)
 
-    @event("Completed")
+    @event(Completed)
     def _completed(
         self,
         status: str,
@@ -133,7 +197,7 @@ class Inference(Aggregate):
         latency_ms: int | None,
         response_digest: str | None,
     ) -> None:
-        self.status = status
+        self.status = Status(status)
         self.usage = usage
         self.latency_ms = latency_ms
 
@@ -146,7 +210,7 @@ class Inference(Aggregate):
             raise InvalidTransitionError(f"cost must be a non-negative amount, not {cost_usd}")
         self._debited(usd_str(cost_usd), price_version, reservation_id)
 
-    @event("Debited")
+    @event(Debited)
     def _debited(self, cost_usd: str, price_version: str, reservation_id: str | None) -> None:
         self.cost_usd = Decimal(cost_usd)
 

@@ -34,11 +34,20 @@ class Agent(Aggregate):
     class Event(AuditedEvent):
         pass
 
+    # Declared, as Inference's are, because projections match on them (topics unchanged).
+    class AgentRegistered(Event, Aggregate.Created):
+        owner_tenant_id: UUID
+        name: str
+        daily_cap_usd: Decimal | None
+
+    class SpendPolicySet(Event):
+        daily_cap_usd: Decimal | None
+
     @staticmethod
     def create_id(owner_tenant_id: UUID, name: str, **_: Any) -> UUID:
         return agent_id_for(owner_tenant_id, name)
 
-    @event("AgentRegistered")
+    @event(AgentRegistered)
     def __init__(self, owner_tenant_id: UUID, name: str, daily_cap_usd: Decimal | None) -> None:
         check_name(name)
         check_cap(daily_cap_usd)
@@ -50,7 +59,7 @@ class Agent(Aggregate):
         check_cap(daily_cap_usd)
         self._set_spend_policy(daily_cap_usd)
 
-    @event("SpendPolicySet")
+    @event(SpendPolicySet)
     def _set_spend_policy(self, daily_cap_usd: Decimal | None) -> None:
         self.daily_cap_usd = daily_cap_usd
 

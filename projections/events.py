@@ -1,10 +1,6 @@
-"""What projections know about events: the event classes they match on, and the one reading
-of a Completed status that every read model shares (so usage and metrics never disagree about
-what counts as an error).
-
-The library creates event classes from the `@event` decorators at class creation, so the type
-checker cannot see `Inference.Routed`; they are looked up once here, and a renamed event fails
-at import rather than silently matching nothing.
+"""What projections know about events: the event classes they match on (declared on the
+aggregates in the domain, so `case Routed(router=r)` is checked by mypy), and the one reading
+of a Completed status that every read model shares, taken from `domain.inference.Status`.
 """
 
 from __future__ import annotations
@@ -12,29 +8,18 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any, Final
 
-from domain.inference import Inference
+from domain.inference import Inference, Status
 from domain.tenancy import Agent
 
+Routed = Inference.Routed
+Dispatched = Inference.Dispatched
+Completed = Inference.Completed
+Debited = Inference.Debited
+AgentRegistered = Agent.AgentRegistered
+SpendPolicySet = Agent.SpendPolicySet
 
-def _event_class(aggregate: type[Any], name: str) -> type[Any]:
-    cls = vars(aggregate).get(name)
-    if not isinstance(cls, type):
-        raise ImportError(f"{aggregate.__name__} has no event class {name!r}")
-    return cls
-
-
-Routed: Final = _event_class(Inference, "Routed")
-Dispatched: Final = _event_class(Inference, "Dispatched")
-Completed: Final = _event_class(Inference, "Completed")
-Debited: Final = _event_class(Inference, "Debited")
-AgentRegistered: Final = _event_class(Agent, "AgentRegistered")
-SpendPolicySet: Final = _event_class(Agent, "SpendPolicySet")
-
-# Completed statuses. `fallback_succeeded` is a success that needed a fallback: it counts as ok
-# AND as fallback, so ok + error is every completed call and fallback is a subset of ok.
-OK_STATUSES: Final = frozenset({"succeeded", "fallback_succeeded"})
-FALLBACK_STATUSES: Final = frozenset({"fallback_succeeded"})
-# Everything else (failed, rejected_floor, rejected_budget, cancelled, abandoned) is an error.
+OK_STATUSES: Final = frozenset(s.value for s in Status if s.is_ok)
+FALLBACK_STATUSES: Final = frozenset(s.value for s in Status if s.is_fallback)
 
 # Events recorded outside an agent (none from the gateway, whose keys all act as an agent)
 # are attributed to this agent id, because keys and primary keys cannot hold NULL.
@@ -43,12 +28,12 @@ UNATTRIBUTED: Final = ""
 
 def status_counts(status: str) -> tuple[int, int, int]:
     """(ok, fallback, error) increments for one Completed status."""
-    ok = status in OK_STATUSES
-    return int(ok), int(status in FALLBACK_STATUSES), int(not ok)
+    known = Status(status)
+    return int(known.is_ok), int(known.is_fallback), int(known.is_error)
 
 
 def is_error(status: str) -> bool:
-    return status not in OK_STATUSES
+    return Status(status).is_error
 
 
 def inference_key(event: Any) -> str:

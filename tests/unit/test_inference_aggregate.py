@@ -78,3 +78,26 @@ def test_attempts_are_numbered() -> None:
         inference.dispatch("p2", "m2", "up", None)
     events = inference.collect_events()
     assert [e.attempt for e in events[1:]] == [1, 2]  # type: ignore[attr-defined]
+
+
+def test_declared_event_classes_keep_the_stored_topics() -> None:
+    """Stores written before the events were declared as classes must still load: the topic
+    each event is stored under is the contract, so it may not move."""
+    from eventsourcing.utils import get_topic, resolve_topic
+
+    from domain.tenancy import Agent
+
+    for name in ("Routed", "Dispatched", "Streamed", "Completed", "Debited"):
+        topic = f"domain.inference:Inference.{name}"
+        assert get_topic(getattr(Inference, name)) == topic
+        assert resolve_topic(topic) is getattr(Inference, name)
+    for name in ("AgentRegistered", "SpendPolicySet"):
+        assert get_topic(getattr(Agent, name)) == f"domain.tenancy:Agent.{name}"
+
+
+def test_status_knows_what_counts_as_ok_and_fallback() -> None:
+    from domain.inference import Status
+
+    assert {s for s in Status if s.is_ok} == {Status.SUCCEEDED, Status.FALLBACK_SUCCEEDED}
+    assert {s for s in Status if s.is_fallback} == {Status.FALLBACK_SUCCEEDED}
+    assert all(s.is_error != s.is_ok for s in Status)

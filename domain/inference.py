@@ -18,7 +18,10 @@ from eventsourcing.domain import Aggregate, event
 from domain.events import AuditedEvent
 from domain.money import usd_str
 
-APIS: Final = frozenset({"messages", "chat.completions"})
+# The two surfaces a call can come in on (the Routed event's `api`).
+MESSAGES: Final = "messages"
+CHAT: Final = "chat.completions"
+APIS: Final = frozenset({MESSAGES, CHAT})
 ROUTERS: Final = frozenset({"ainfera-inference", "direct"})
 STREAM_MODES: Final = frozenset({"native"})
 

@@ -21,6 +21,7 @@ from decimal import Context, Decimal, DivisionByZero, Inexact, InvalidOperation,
 from typing import Final
 
 from domain.catalog import Model
+from domain.protocols.canonical import Usage
 
 USAGE_KEYS: Final = ("input_tokens", "output_tokens", "cache_read", "cache_write")
 TOKENS_PER_PRICE_UNIT: Final = 1_000_000
@@ -71,6 +72,41 @@ def worst_case_cost(model: Model, est_input_tokens: int, max_output_tokens: int)
 def price_version(model: Model) -> str:
     """The version a debit records: the config's `price_version`, or a hash of the prices."""
     return model.price_version
+
+
+def charge(model: Model | None, usage: Usage | None, est_input: int, output_chars: int,
+           finished: bool = True) -> tuple[Decimal | None, str]:
+    """The cost to debit once an upstream served the call (`model` set), from the upstream's
+    own counts. Where it never gave a count (a response without usage, a stream cut before its
+    usage frame), or gave only a provisional one (the output count in a stream's first event,
+    when the stream did not finish), what we measured fills in: the request estimate for
+    input, delivered characters for output; the debit is then marked `+estimated`. Nothing is
+    debited when no upstream served the call."""
+    # Imported here because routing ranks models by this module's estimates (a cycle at import
+    # time); the character-to-token rule is routing's, and charges must use the same one.
+    from domain.routing import estimate_input_tokens
+
+    if model is None:
+        return None, ""
+    reported: Usage = usage or {"input_tokens": None, "output_tokens": None,
+                                "cache_read": None, "cache_write": None}
+    filled: Usage = dict(reported)  # type: ignore[assignment]
+    if filled["input_tokens"] is None:
+        filled["input_tokens"] = est_input
+    measured_output = estimate_input_tokens(output_chars)
+    if filled["output_tokens"] is None or (
+            not finished and filled["output_tokens"] < measured_output):
+        filled["output_tokens"] = measured_output
+    version = price_version(model) + ("" if filled == reported else "+estimated")
+    return cost_of(model, usage_record(filled)), version
+
+
+def usage_record(usage: Usage | None) -> dict[str, int | None] | None:
+    """Usage in the Completed event's shape (None: the upstream never said)."""
+    if usage is None:
+        return None
+    return {"input_tokens": usage["input_tokens"], "output_tokens": usage["output_tokens"],
+            "cache_read": usage["cache_read"], "cache_write": usage["cache_write"]}
 
 
 def check_tokens(name: str, count: object) -> int | None:

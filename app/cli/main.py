@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from adapters.database import Database, DatabaseUrlError
 from adapters.migrations import MigrationError, migrate
 from adapters.store import EventStore, StoreError
+from app.bootstrap import open_store
 from app.cli.readside_commands import add_projection_commands
 from app.cli.receipt_commands import add_receipt_commands
 from app.services import tenancy
@@ -38,13 +39,8 @@ def _print(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
 
 
 def _with_store(settings: Settings, work: Callable[[EventStore], dict[str, Any]]) -> dict[str, Any]:
-    database = Database.from_url(settings.database_url)
-    migrate(database)
-    store = EventStore(database)
-    try:
-        return work(store)
-    finally:
-        store.close()
+    with open_store(settings) as opened:
+        return work(opened.store)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -16,8 +16,8 @@ from datetime import timedelta
 from typing import Any
 
 from adapters.database import Database
-from adapters.migrations import migrate
 from adapters.store import EventStore
+from app.bootstrap import open_store
 from app.jobs.checkpointer import checkpoint_opener, checkpointing
 from app.jobs.projector import catch_up_once, run_forever
 from app.services.audit import rebuild, verify
@@ -29,13 +29,8 @@ from projections.registry import UnknownProjectionError, names
 
 @contextmanager
 def _store(settings: Settings) -> Iterator[tuple[Database, EventStore]]:
-    database = Database.from_url(settings.database_url)
-    migrate(database)
-    store = EventStore(database)
-    try:
-        yield database, store
-    finally:
-        store.close()
+    with open_store(settings) as opened:
+        yield opened.database, opened.store
 
 
 def _fail(args: argparse.Namespace, message: str, extra: dict[str, Any] | None = None) -> int:

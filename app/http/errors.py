@@ -1,9 +1,11 @@
-"""The app-wide error map: our errors (and Litestar's) become the caller's protocol shape.
+"""The app-wide error map: our errors (the write path's, the edge's and Litestar's) become a
+status, headers and the caller's protocol shape, here and nowhere else.
 
-Handlers raise; they never build error bodies. The caller's protocol is read from the path:
-`/v1/chat/...` speaks OpenAI (`{"error": {"message", "type", "param", "code"}}`), everything
-else speaks Anthropic (`{"type": "error", "error": {"type", "message"}, "request_id"}`). No
-traceback ever reaches a client.
+Handlers raise; they never build error bodies. The caller's protocol is the route's: the
+OpenAI surface declares `opt={"protocol": "openai"}` (`{"error": {"message", "type", "param",
+"code"}}`), every other route speaks Anthropic (`{"type": "error", "error": {"type",
+"message"}, "request_id"}`). Only a request that matched no route at all (404/405) has its
+protocol guessed from the path. No traceback ever reaches a client.
 """
 
 from __future__ import annotations
@@ -19,8 +21,17 @@ from litestar.exceptions import (
     ValidationException,
 )
 
+from adapters.providers.errors import NotTranslatable
 from adapters.store import StoreConflictError, StoreUnavailableError
 from adapters.writer import WriteFailedError
+from app.http.headers import inference_headers
+from app.services.calls import (
+    FallbackExhausted,
+    InferenceError,
+    InferenceRefused,
+    InvalidRequest,
+    ModelNotFound,
+)
 
 log = logging.getLogger("ainfera.errors")
 
@@ -116,8 +127,66 @@ class ServiceUnavailableError(GatewayError):
     code = "unavailable"
 
 
-def protocol_of(path: str) -> str:
-    return "openai" if path.startswith("/v1/chat/") else "anthropic"
+OPENAI = "openai"
+ANTHROPIC = "anthropic"
+
+
+def protocol_of(request: Request[Any, Any, Any]) -> str:
+    """The protocol the caller speaks: its route's declaration."""
+    handler = request.scope.get("route_handler")
+    if handler is not None:
+        return str(handler.opt.get("protocol", ANTHROPIC))
+    # No route matched (404/405): the path is all there is to go on.
+    return OPENAI if request.url.path.startswith("/v1/chat/") else ANTHROPIC
+
+
+def from_inference_error(exc: InferenceError) -> GatewayError:
+    """What a write-path error means over HTTP: status, code and the headers that point at
+    what was recorded."""
+    error: GatewayError
+    if isinstance(exc, ModelNotFound):
+        error = NotFoundError(exc.message, param="model", code="model_not_found")
+    elif isinstance(exc, InvalidRequest):
+        error = InvalidRequestError(exc.message, param=exc.param)
+    elif isinstance(exc, InferenceRefused):
+        error = _refusal(exc)
+    elif isinstance(exc, FallbackExhausted):
+        error = _upstream_failure(exc)
+    else:
+        error = GatewayError(exc.message)
+    if exc.recorded is not None:
+        error.headers.update(inference_headers(exc.recorded))
+    return error
+
+
+def _refusal(exc: InferenceRefused) -> GatewayError:
+    if exc.reason == "rejected_floor":
+        return UnprocessableError(exc.message, param="routing_hint", code="rejected_floor")
+    if exc.reason == "budget_exceeded":
+        return RateLimitError(exc.message, code="budget_exceeded",
+                              headers={"x-should-retry": "false"})
+    return ServiceUnavailableError(exc.message, code=exc.reason, headers={"retry-after": "1"})
+
+
+def _upstream_failure(exc: FallbackExhausted) -> GatewayError:
+    last = exc.attempts[-1]
+    error: GatewayError
+    if isinstance(last, NotTranslatable):
+        # Every backend tried speaks a protocol that cannot carry this request (an image
+        # source a vendor does not take, a tool result without its call): the client can
+        # fix it, a retry cannot.
+        error = InvalidRequestError(f"no backend tried can take this request: {exc.tried}: "
+                                    f"{last.message}", code="not_translatable")
+    elif last.status == 429:
+        error = RateLimitError(exc.message, code="upstream_rate_limited")
+    elif last.status is not None and 400 <= last.status < 500:
+        error = UpstreamError(exc.message, code="upstream_rejected")
+        error.status = last.status
+    else:
+        error = UpstreamError(exc.message)
+        if last.status == 529:
+            error.status = 529
+    return error
 
 
 def error_body(protocol: str, status: int, message: str, request_id: str | None,
@@ -144,7 +213,7 @@ def _respond(request: Request[Any, Any, Any], status: int, message: str,
              param: str | None = None, code: str | None = None,
              headers: dict[str, str] | None = None) -> Response[Any]:
     request_id = request.scope.get("state", {}).get("request_id")
-    body = error_body(protocol_of(request.url.path), status, message, request_id, param, code)
+    body = error_body(protocol_of(request), status, message, request_id, param, code)
     out_headers = dict(headers or {})
     if status in (400, 401, 403, 404, 409, 422):
         # The SDKs would retry 409; a refused request is the same on every retry.
@@ -154,6 +223,11 @@ def _respond(request: Request[Any, Any, Any], status: int, message: str,
 
 def handle_gateway_error(request: Request[Any, Any, Any], exc: GatewayError) -> Response[Any]:
     return _respond(request, exc.status, exc.message, exc.param, exc.code, exc.headers)
+
+
+def handle_inference_error(request: Request[Any, Any, Any],
+                           exc: InferenceError) -> Response[Any]:
+    return handle_gateway_error(request, from_inference_error(exc))
 
 
 def handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
@@ -195,6 +269,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     GatewayError: handle_gateway_error,
+    InferenceError: handle_inference_error,
     ValidationException: handle_validation,
     HTTPException: handle_http,
     StoreUnavailableError: handle_store,

@@ -16,14 +16,17 @@ from litestar.response import Stream
 
 from adapters.idempotency_store import IdempotencyError, IdempotencyStore, Record
 from app.http.errors import (
+    ANTHROPIC,
+    OPENAI,
     ConflictError,
-    GatewayError,
     InvalidRequestError,
     ServiceUnavailableError,
     error_body,
+    from_inference_error,
 )
-from app.http.wire import CHAT, ClientRequest
+from app.services.calls import InferenceError, InferenceRequest
 from app.services.tenancy import Caller
+from domain.inference import CHAT
 
 # A duplicate waits this long for the first call (a long stream) before being told to retry.
 WAIT_FOR_FIRST_S = 300.0
@@ -33,7 +36,7 @@ REPLAYED = {"idempotent-replayed": "true"}
 T = TypeVar("T")
 
 
-async def idempotent(store: IdempotencyStore, key: str, request: ClientRequest,
+async def idempotent(store: IdempotencyStore, key: str, request: InferenceRequest,
                      caller: Caller, request_id: str,
                      run: Callable[[], Awaitable[Response[Any]]]) -> Response[Any]:
     if not key or len(key) > 255 or not key.isprintable():
@@ -44,11 +47,12 @@ async def idempotent(store: IdempotencyStore, key: str, request: ClientRequest,
         return await _replay_when_done(store, tenant, key, request, existing)
     try:
         response = await run()
-    except GatewayError as error:
-        if "x-ainfera-inference-id" not in error.headers:
+    except InferenceError as failure:
+        if failure.recorded is None:  # nothing was recorded: the key is free for a retry
             await _guard(asyncio.to_thread(store.release, tenant, key))
             raise
-        protocol = "openai" if request.surface == CHAT else "anthropic"
+        error = from_inference_error(failure)
+        protocol = OPENAI if request.surface == CHAT else ANTHROPIC
         body = error_body(protocol, error.status, error.message, request_id, error.param,
                           error.code)
         await _store(store, tenant, key, error.headers, error.status, "application/json",
@@ -95,7 +99,7 @@ async def _store(store: IdempotencyStore, tenant: str, key: str, headers: dict[s
 
 
 async def _replay_when_done(store: IdempotencyStore, tenant: str, key: str,
-                            request: ClientRequest, record: Record) -> Response[Any]:
+                            request: InferenceRequest, record: Record) -> Response[Any]:
     if record.request_digest != request.digest:
         raise ConflictError(
             f"Idempotency-Key {key!r} was already used with a different request body",

@@ -1,51 +1,34 @@
-"""Client wire shapes: parsing the two request surfaces into canonical (Anthropic) form, and
-encoding canonical responses and stream events back into what each SDK reads byte by byte
-(docs/gateway.md)."""
+"""Client wire shapes: parsing the two request surfaces into the write path's
+`InferenceRequest` (canonical, Anthropic-shaped), and encoding canonical responses and stream
+events back into what each SDK reads byte by byte (docs/gateway.md)."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 import orjson
 
 from app.http.errors import InvalidRequestError
+from app.services.calls import FrameEncoder, InferenceRequest
 from domain.catalog import canonical_json
+from domain.inference import CHAT, MESSAGES
 from domain.protocols.canonical import JSON, TranslationError
 from domain.protocols.openai_request import openai_to_canonical
 from domain.protocols.openai_response import canonical_to_completion
 from domain.protocols.openai_stream import CanonicalToChunks
 from domain.protocols.validate import InvalidRequest, check_chat_request, check_messages_request
 
-MESSAGES = "messages"
-CHAT = "chat.completions"
 # Chat Completions may omit a limit; the reservation and the upstream need one.
 DEFAULT_CHAT_MAX_TOKENS = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class ClientRequest:
-    """One call as the gateway handles it, whatever surface it came in on."""
-
-    surface: str
-    requested_model: str
-    canonical: JSON  # Anthropic Messages body, routing_hint removed, model still the client's
-    stream: bool
-    include_usage: bool
-    routing_hint: JSON
-    digest: str  # sha256 of the canonical JSON of the body as the client sent it
-    # Client headers a backend of the same vendor may need (e.g. `anthropic-beta`).
-    client_headers: dict[str, str] = field(default_factory=dict)
 
 
 FORWARDABLE_HEADERS = ("anthropic-beta",)
 
 
 def parse_request(surface: str, raw: bytes,
-                  headers: Mapping[str, str] | None = None) -> ClientRequest:
+                  headers: Mapping[str, str] | None = None) -> InferenceRequest:
     """Parses and checks a body; every problem is a 400 naming the field."""
     try:
         body = orjson.loads(raw)
@@ -95,38 +78,8 @@ def parse_request(surface: str, raw: bytes,
     canonical.pop("stream", None)
     forward = {name: headers[name] for name in FORWARDABLE_HEADERS
                if headers is not None and headers.get(name)}
-    return ClientRequest(surface, model, canonical, stream, include_usage, hint or {}, digest,
+    return InferenceRequest(surface, model, canonical, stream, include_usage, hint or {}, digest,
                          forward)
-
-
-def request_text_size(canonical: JSON) -> int:
-    """Characters of text the model will read: what input estimates are made from. Images and
-    documents are left out, since their base64 length says nothing about their token count."""
-    size = len(_texts(canonical.get("system")))
-    for message in canonical.get("messages", []):
-        size += len(_texts(message.get("content")))
-    for tool in canonical.get("tools") or []:
-        size += len(orjson.dumps(tool))
-    return size
-
-
-def _texts(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        return ""
-    parts: list[str] = []
-    for block in content:
-        if not isinstance(block, dict):
-            continue
-        kind = block.get("type")
-        if kind == "text":
-            parts.append(str(block.get("text", "")))
-        elif kind == "tool_use":
-            parts.append(orjson.dumps(block.get("input")).decode())
-        elif kind == "tool_result":
-            parts.append(_texts(block.get("content")))
-    return "".join(parts)
 
 
 def client_body(surface: str, message: JSON, public_id: str, model: str) -> JSON:
@@ -138,14 +91,6 @@ def client_body(surface: str, message: JSON, public_id: str, model: str) -> JSON
     body["model"] = model
     body.setdefault("stop_sequence", None)
     return body
-
-
-class StreamEncoder(Protocol):
-    def encode(self, event: JSON) -> bytes: ...
-
-    def finish(self) -> bytes: ...
-
-    def error(self, error_type: str, message: str) -> bytes: ...
 
 
 class AnthropicEncoder:
@@ -187,7 +132,7 @@ class OpenAIEncoder:
         return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
-def encoder_for(request: ClientRequest, public_id: str, model: str) -> StreamEncoder:
+def encoder_for(request: InferenceRequest, public_id: str, model: str) -> FrameEncoder:
     if request.surface == CHAT:
         return OpenAIEncoder(public_id, model, request.include_usage)
     return AnthropicEncoder(public_id, model)

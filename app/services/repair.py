@@ -1,5 +1,5 @@
-"""Upkeep of one gateway process against the ledger: rebuilding spend counters from it, and
-closing inferences whose process died mid-call (`abandoned`).
+"""Repair against the ledger: closing inferences whose process died mid-call (`abandoned`),
+and reading today's settled spend back out of it so the spend counters can be rebuilt.
 
 Both read the projections (usage_daily, agent_metrics), never the counters or memory: the
 ledger is the truth, everything else is rebuilt from it.
@@ -7,6 +7,7 @@ ledger is the truth, everything else is rebuilt from it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -16,12 +17,16 @@ from uuid import UUID
 
 from adapters.database import Database
 from adapters.store import AggregateMissingError, EventStore, StoreConflictError
-from adapters.writer import WriteFailedError
+from adapters.writer import GroupCommitWriter, WriteFailedError
+from app.services.read_side import ReadSide
 from domain.context import audit_context
 from domain.inference import Inference
 from projections.view import Session
 
-log = logging.getLogger("ainfera.upkeep")
+log = logging.getLogger("ainfera.repair")
+
+# How long repair waits for the projections to catch up with the store before reading them.
+REPAIR_WAIT_S = 30.0
 
 _SPEND = "SELECT agent_id, cost_usd FROM usage_daily WHERE day = %s"
 _OPEN = (
@@ -89,3 +94,14 @@ def sweep_abandoned(database: Database, store: EventStore, grace: timedelta) -> 
     finally:
         conn.close()
     return abandon(store, lambda inference: store.save_events(inference.collect_events()), ids)
+
+
+async def repair_abandoned(read_side: ReadSide, store: EventStore, writer: GroupCommitWriter,
+                           grace: timedelta) -> int:
+    """Closes inferences routed more than `grace` ago that never completed (a gateway's own
+    repair: at start and every sweep)."""
+    latest = await asyncio.to_thread(store.max_notification_id)
+    await read_side.wait_until(["agent_metrics"], latest, within=REPAIR_WAIT_S)
+    cutoff = abandon_cutoff(grace)
+    ids = await read_side.read(lambda session: open_inferences(session, cutoff))
+    return await asyncio.to_thread(abandon, store, writer.save_blocking, ids)

@@ -165,3 +165,38 @@ class UpstreamStreamError(TranslationError):
         self.error_type = error_type
         self.message = message
         self.status = status
+
+
+def request_text_size(canonical: JSON) -> int:
+    """Characters of text the model will read: what input estimates are made from. Images and
+    documents are left out, since their base64 length says nothing about their token count."""
+    size = len(_texts(canonical.get("system")))
+    for message in canonical.get("messages", []):
+        size += len(_texts(message.get("content")))
+    for tool in canonical.get("tools") or []:
+        size += len(_compact(tool).encode())
+    return size
+
+
+def _texts(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    parts: list[str] = []
+    for block in content:
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text":
+            parts.append(str(block.get("text", "")))
+        elif kind == "tool_use":
+            parts.append(_compact(block.get("input")))
+        elif kind == "tool_result":
+            parts.append(_texts(block.get("content")))
+    return "".join(parts)
+
+
+def _compact(value: Any) -> str:
+    # The same text orjson would write (no spaces, UTF-8 kept), so estimates do not move.
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from app.services.inference import charge
+from domain.pricing import charge
 from domain.catalog import catalog_from_dict
 from domain.protocols.canonical import Usage
 

@@ -42,8 +42,6 @@ TRUE = frozenset({"1", "true", "yes", "on"})
 
 def read_side_of(request: Request[Any, Any, Any]) -> ReadSide:
     runtime: Runtime = request.app.state.runtime
-    if runtime.read_side is None:
-        raise ServiceUnavailableError("the read side is not running", code="unavailable")
     return runtime.read_side
 
 
@@ -129,7 +127,7 @@ async def live_spend(request: Request[Any, Any, Any], agent_ids: list[str],
     settled = reserved = Decimal(0)
     try:
         for agent_id in agent_ids:
-            usage = await runtime.budget.usage(agent_id, now.date())
+            usage = await runtime.spend.counters.usage(agent_id, now.date())
             settled += usage.settled
             reserved += usage.reserved
     except BudgetError:

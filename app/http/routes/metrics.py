@@ -17,11 +17,9 @@ from app.telemetry import CONTENT_TYPE
 @get("/metrics", include_in_schema=False)
 async def metrics(request: Request[Any, Any, Any]) -> Response[str]:
     runtime: Runtime = request.app.state.runtime
-    lags = positions = None
-    if runtime.read_side is not None:
-        read_side = runtime.read_side
-        positions = await asyncio.to_thread(read_side.positions)
-        latest = await asyncio.to_thread(read_side.store.max_notification_id)
-        lags = {name: max(latest - pos, 0) for name, pos in positions.items()}
+    read_side = runtime.read_side
+    positions = await asyncio.to_thread(read_side.positions)
+    latest = await asyncio.to_thread(read_side.store.max_notification_id)
+    lags = {name: max(latest - pos, 0) for name, pos in positions.items()}
     body = runtime.metrics.render(projection_lags=lags, projection_positions=positions)
     return Response(content=body, media_type=CONTENT_TYPE)

@@ -1,0 +1,120 @@
+"""What goes in and out of the write path (app/services/inference.py): the request it takes,
+the outcomes it returns, and the errors it raises, none of which speaks HTTP. Each error says
+what the ledger holds of the call (`recorded`), so the edge can point the caller at it and an
+idempotent retry knows whether anything was served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from adapters.providers.errors import ProviderError
+from domain.protocols.canonical import JSON
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceRequest:
+    """One call as the write path takes it, whatever surface it came in on."""
+
+    surface: str  # the Routed event's `api`: "messages" | "chat.completions"
+    requested_model: str
+    canonical: JSON  # Anthropic Messages body, routing_hint removed, model still the client's
+    stream: bool
+    include_usage: bool
+    routing_hint: JSON
+    digest: str  # sha256 of the canonical JSON of the body as the client sent it
+    # Client headers a backend of the same vendor may need (e.g. `anthropic-beta`).
+    client_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What the ledger holds of a call: enough for the caller to find it again."""
+
+    public_id: str
+    agent_id: str
+    router: str
+    position: int | None = None  # the ledger position of its last committed event, when known
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    recorded: Recorded
+    message: JSON  # the canonical (Anthropic-shaped) answer
+    served_model: str  # the catalog slug that answered
+
+
+@dataclass(frozen=True, slots=True)
+class StreamingCompletion:
+    recorded: Recorded
+    served_model: str
+    frames: AsyncIterator[bytes]  # already encoded for the caller's protocol
+
+
+class FrameEncoder(Protocol):
+    """Encodes canonical stream events into the caller's wire frames (the HTTP edge's)."""
+
+    def encode(self, event: JSON) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+    def error(self, error_type: str, message: str) -> bytes: ...
+
+
+# (request, public id, served model slug) -> the encoder for that stream.
+EncoderFactory = Callable[[InferenceRequest, str, str], FrameEncoder]
+
+
+class InferenceError(Exception):
+    """Base of the write path's errors. `recorded` is what the ledger holds of the call (None:
+    nothing was recorded, so a retry cannot have been served twice)."""
+
+    recorded: Recorded | None = None
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ModelNotFound(InferenceError):
+    """The requested model is neither the router nor a catalog slug; nothing was recorded."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"model {model!r} not found: use 'ainfera-inference' or a model from "
+                         "GET /v1/models")
+        self.model = model
+
+
+class InvalidRequest(InferenceError):
+    """A request field the router cannot take (a bad routing hint); nothing was recorded."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class InferenceRefused(InferenceError):
+    """Routed, then refused before anything went upstream, and recorded as such.
+
+    `reason`: `rejected_floor` (no model clears the quality floor), `budget_exceeded` (the
+    agent's daily cap), `budget_unavailable` (the counters are down and the gateway fails
+    closed)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class FallbackExhausted(InferenceError):
+    """Every candidate tried failed (one, for a pinned model); the call is recorded as failed.
+    `attempts` holds each attempt's error, in order."""
+
+    def __init__(self, attempts: list[ProviderError], recorded: Recorded) -> None:
+        tried = "; ".join(f"{e.provider}: {e.error_type} ({e.status})" for e in attempts)
+        super().__init__(f"upstream failed after {len(attempts)} attempt(s): {tried}: "
+                         f"{attempts[-1].message}")
+        self.attempts = attempts
+        self.tried = tried
+        self.recorded = recorded

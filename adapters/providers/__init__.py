@@ -2,7 +2,7 @@
 
 base.py           Provider, ProviderResult, the shared HTTPProvider plumbing
 stream.py         ProviderStream: canonical events parsed as upstream bytes arrive
-errors.py         ProviderError and its kinds, FallbackExhausted, the httpx mapping
+errors.py         ProviderError and its kinds, the httpx mapping
 http.py           the one shared httpx.AsyncClient (aiohttp transport)
 sse.py            the incremental SSE decoder
 anthropic.py, openai_compat.py, gemini.py   the vendors

@@ -9,7 +9,9 @@
      +-- InvalidUpstreamResponse  a 2xx body we could not read or translate
      +-- NotTranslatable          the request uses what this backend's protocol cannot carry
      +-- MidStreamFailure         the stream broke after events were handed to the caller
-    FallbackExhausted             every candidate failed; lists each attempt
+
+When every candidate of a call fails, the write path raises its own FallbackExhausted
+(app/services/calls.py), which lists these errors in order.
 
 `retryable` says whether another attempt (on another backend) may succeed: connection errors,
 timeouts, 429 and 5xx are; an upstream's `x-should-retry` header overrides that. A request
@@ -82,13 +84,6 @@ class NotTranslatable(ProviderError):
 
 class MidStreamFailure(ProviderError):
     default_retryable = False
-
-
-class FallbackExhausted(Exception):
-    def __init__(self, attempts: list[ProviderError]) -> None:
-        tried = "; ".join(str(attempt) for attempt in attempts) or "no candidates"
-        super().__init__(f"all {len(attempts)} attempts failed: {tried}")
-        self.attempts = attempts
 
 
 def error_for_status(

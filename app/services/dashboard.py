@@ -1,4 +1,5 @@
-"""The dashboard's answers, built from the read models for one tenant at one moment.
+"""The dashboard's answers, built from the read models for one tenant at one moment (the
+queries; their HTTP routes are app/http/routes/dashboard.py, the same concept one layer out).
 
 Pure functions of a read snapshot and `now` (so tests can pin the clock): the HTTP layer only
 picks the tenant, the time and the consistency. Money is summed as Decimal and answered as

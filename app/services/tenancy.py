@@ -1,4 +1,5 @@
-"""Tenancy services: create tenants, agents and keys; resolve names; authenticate keys.
+"""Tenancy services: create tenants, agents and keys; resolve names; authenticate keys (the use
+cases over the aggregates of domain/tenancy.py, the same concept one layer out).
 
 Thin application services in the eventsourcing style: load, call a domain method, save, return
 ids. Every event they record carries an audit context (the admin's request id).

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from domain.pricing import charge
 from domain.catalog import catalog_from_dict
+from domain.pricing import charge
 from domain.protocols.canonical import Usage
 
 CATALOG = catalog_from_dict({

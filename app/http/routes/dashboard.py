@@ -1,5 +1,6 @@
 """Dashboard reads over HTTP: usage per day, the caps rollup, agent metrics and an inference's
-routing decision. Tenant-scoped by the caller's key: another tenant's agent or inference is 404
+routing decision (the queries themselves are app/services/dashboard.py). Tenant-scoped by the
+caller's key: another tenant's agent or inference is 404
 (never 403), and an empty tenant gets zeros.
 
 Consistency: reads are served from the projections, which trail the ledger by a few

@@ -8,7 +8,6 @@ import pytest
 
 from adapters.providers.errors import (
     ConnectionFailed,
-    FallbackExhausted,
     InvalidUpstreamResponse,
     ProviderError,
     RateLimited,
@@ -83,14 +82,3 @@ def test_httpx_exceptions_map_to_the_most_specific_error(
     assert type(error) is cls
     assert error.error_type == error_type
     assert error.status is None
-
-
-def test_fallback_exhausted_lists_every_attempt() -> None:
-    attempts: list[ProviderError] = [
-        error_for_status("a", 529, "overloaded_error", "busy"),
-        ConnectionFailed("b", None, "connect_error", "refused"),
-    ]
-    error = FallbackExhausted(attempts)
-    assert error.attempts == attempts
-    assert "a: overloaded_error (529): busy" in str(error)
-    assert "b: connect_error: refused" in str(error)

@@ -33,7 +33,11 @@ class Settings:
     abandon_after_s: float = DEFAULT_ABANDON_AFTER_S
     # How long an API key's check is reused; a revocation takes effect within it (0: never).
     auth_cache_ttl_s: float = DEFAULT_AUTH_CACHE_TTL_S
+    # Whether THIS process runs the projector and the checkpointer (the embedded topology).
     run_projections: bool = True
+    # Where `ainfera serve` runs them: "process" (a child it supervises), "inprocess", "off"
+    # (a separate `ainfera project` does).
+    projector: str = "process"
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     # Where provider API keys are looked up by the names the catalog gives (`api_key_env`).
@@ -55,6 +59,7 @@ class Settings:
             auth_cache_ttl_s=_seconds(env, "AINFERA_AUTH_CACHE_TTL_S",
                                       DEFAULT_AUTH_CACHE_TTL_S),
             run_projections=not _flag(env.get("AINFERA_NO_INPROCESS_PROJECTIONS")),
+            projector=_projector_mode(env),
             host=env.get("AINFERA_HOST") or DEFAULT_HOST,
             port=_port(env.get("AINFERA_PORT")),
             environ=dict(env),
@@ -62,6 +67,20 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+PROJECTOR_MODES = ("process", "inprocess", "off")
+
+
+def _projector_mode(env: Mapping[str, str]) -> str:
+    mode = (env.get("AINFERA_PROJECTOR") or "").strip().lower()
+    if not mode:
+        # The older switch keeps meaning what it meant: a separate worker runs them.
+        return "off" if _flag(env.get("AINFERA_NO_INPROCESS_PROJECTIONS")) else "process"
+    if mode not in PROJECTOR_MODES:
+        raise SettingsError(f"AINFERA_PROJECTOR must be one of {', '.join(PROJECTOR_MODES)}, "
+                            f"not {mode!r}")
+    return mode
 
 
 def _flag(value: str | None) -> bool:

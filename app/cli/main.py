@@ -19,8 +19,9 @@ from adapters.store import EventStore, StoreError
 from app.bootstrap import open_store
 from app.cli.readside_commands import add_projection_commands
 from app.cli.receipt_commands import add_receipt_commands
+from app.jobs.projector_process import ProjectorProcess, project_command
 from app.services import tenancy
-from app.settings import Settings, SettingsError
+from app.settings import PROJECTOR_MODES, Settings, SettingsError
 from domain.money import InvalidAmountError
 from domain.tenancy import TenancyError, parse_cap
 
@@ -49,12 +50,27 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.factory import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
-        http="httptools", lifespan="on", log_level="info", access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    mode = args.projector or settings.projector
+    settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port,
+                              run_projections=mode == "inprocess")
+    child = None
+    if mode == "process":
+        # Migrations first, so the child and the gateway never race to create the schema.
+        with open_store(settings):
+            pass
+        # SQLite has no NOTIFY to wake the child, so it polls often (a cheap indexed read).
+        poll = 0.25 if settings.database_url.startswith("postgres") else 0.05
+        child = ProjectorProcess(project_command(poll), settings.environ)
+        child.start()
+    try:
+        uvicorn.run(
+            create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
+            http="httptools", lifespan="on", log_level="info", access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if child is not None:
+            child.stop()
     return 0
 
 
@@ -122,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the gateway")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--projector", choices=PROJECTOR_MODES,
+                       help="where the projector and checkpointer run: a supervised child "
+                            "process (default), in the gateway process, or off (a separate "
+                            "`ainfera project`); env AINFERA_PROJECTOR")
     serve.set_defaults(handler=cmd_serve)
 
     mig = sub.add_parser("migrate", help="apply database migrations")

@@ -56,7 +56,8 @@ def cmd_project(args: argparse.Namespace, settings: Settings) -> int:
         else:
             states = run_forever(database, store, args.only, args.batch_size,
                                  args.poll_interval,
-                                 upkeep=lambda: sweep_abandoned(database, store, grace))
+                                 upkeep=lambda: sweep_abandoned(database, store, grace),
+                                 environ=settings.environ)
     if args.json:
         print(json.dumps({"projections": states}))
     else:

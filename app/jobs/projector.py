@@ -1,7 +1,8 @@
 """`ainfera project`: the projection runners as a standalone worker process, for deployments
-with several gateways (run them with AINFERA_NO_INPROCESS_PROJECTIONS=1) and one or more of
-these. Any number of workers and gateways may run the same projections at once: batches that
-lose a race roll back (projections.runner), so running two is redundancy, not double counting.
+with several gateways (run them with AINFERA_PROJECTOR=off) and one or more of these, and as
+the child that `ainfera serve` starts by default (app/jobs/projector_process.py). Any number
+of workers and gateways may run the same projections at once: batches that lose a race roll
+back (projections.runner), so running two is redundancy, not double counting.
 
 Stops cleanly on SIGTERM or SIGINT after the batches in flight; a worker killed outright loses
 only uncommitted batches, which the next runner applies again from the stored position.
@@ -12,11 +13,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from adapters.database import Database
 from adapters.store import EventStore
+from app.jobs.projector_process import exit_with_parent
 from projections.projector import Projector
 from projections.registry import build_runners
 from projections.runner import describe
@@ -43,9 +45,11 @@ def catch_up_once(database: Database, store: EventStore,
 
 def run_forever(database: Database, store: EventStore, only: Sequence[str] | None,
                 batch_size: int, poll_interval: float,
-                upkeep: Callable[[], object] | None = None) -> list[dict[str, Any]]:
-    """Runs until SIGTERM/SIGINT; returns each projection's state at the end. `upkeep` (the
-    abandoned-inference sweep) runs at start and every STATUS_EVERY_S."""
+                upkeep: Callable[[], object] | None = None,
+                environ: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Runs until SIGTERM/SIGINT (or, as a child of `ainfera serve`, until that gateway is
+    gone); returns each projection's state at the end. `upkeep` (the abandoned-inference
+    sweep) runs at start and every STATUS_EVERY_S."""
     runners = build_runners(database.connect, database.kind, store, only,
                             batch_size=batch_size, poll_interval=poll_interval)
     projector = Projector(runners, listen_connect=database.connect,
@@ -57,6 +61,7 @@ def run_forever(database: Database, store: EventStore, only: Sequence[str] | Non
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    exit_with_parent(stop, environ or {})
     projector.start()
     log.info("projecting %s", ", ".join(r.name for r in runners))
     try:

@@ -50,6 +50,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.factory import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every upstream request at INFO: a log line (and a listener thread's work) per
+    # call that says nothing the gateway's own records do not.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     mode = args.projector or settings.projector
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port,
                               run_projections=mode == "inprocess")

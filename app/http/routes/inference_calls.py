@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, post
-from litestar.di import NamedDependency, Provide
 from litestar.response import Stream
 
 from app.http.auth import provide_caller
@@ -23,7 +22,10 @@ from domain.inference import CHAT, MESSAGES
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
-async def handle(request: Request[Any, Any, Any], surface: str, caller: Caller) -> Response[Any]:
+async def handle(request: Request[Any, Any, Any], surface: str) -> Response[Any]:
+    # The key is checked here rather than through Litestar's dependency injection: on the
+    # hottest path its per-request signature parsing cost more than the check itself.
+    caller = await provide_caller(request)
     runtime: Runtime = request.app.state.runtime
     call = parse_request(surface, await request.body(), request.headers)
     request_id: str = request.scope["state"]["request_id"]
@@ -49,16 +51,13 @@ async def _serve(runtime: Runtime, call: InferenceRequest, caller: Caller,
     return Response(content=body, headers=headers)
 
 
-@post("/v1/messages", dependencies={"caller": Provide(provide_caller)}, status_code=200)
-async def create_message(request: Request[Any, Any, Any],
-                         caller: NamedDependency[Caller]) -> Response[Any]:
+@post("/v1/messages", status_code=200)
+async def create_message(request: Request[Any, Any, Any]) -> Response[Any]:
     """Anthropic Messages API: text, tools, streaming."""
-    return await handle(request, MESSAGES, caller)
+    return await handle(request, MESSAGES)
 
 
-@post("/v1/chat/completions", dependencies={"caller": Provide(provide_caller)},
-      status_code=200, opt={"protocol": OPENAI})
-async def create_chat_completion(request: Request[Any, Any, Any],
-                                 caller: NamedDependency[Caller]) -> Response[Any]:
+@post("/v1/chat/completions", status_code=200, opt={"protocol": OPENAI})
+async def create_chat_completion(request: Request[Any, Any, Any]) -> Response[Any]:
     """OpenAI Chat Completions API: text, tool calls, streaming."""
-    return await handle(request, CHAT, caller)
+    return await handle(request, CHAT)

@@ -32,7 +32,7 @@ from app.services.inference import InferenceService
 from app.services.read_side import ProjectionBehindError, ReadSide, open_read_side
 from app.services.repair import spend_by_agent
 from app.services.spend import COUNTER_REBUILD_WAIT_S, LedgerSpend, SpendCaps
-from app.services.tenancy import Caller, authenticate
+from app.services.tenancy import Principal, authenticate
 from app.settings import Settings
 from app.telemetry import GatewayMetrics
 from domain.catalog import Catalog, default_catalog, load_catalog
@@ -63,9 +63,9 @@ class Runtime:
     read_side: ReadSide
     ledger: Ledger
     metrics: GatewayMetrics
-    _auth: dict[str, tuple[float, Caller | None]] = field(default_factory=dict)
+    _auth: dict[str, tuple[float, Principal | None]] = field(default_factory=dict)
 
-    async def authenticate(self, presented: str) -> Caller | None:
+    async def authenticate(self, presented: str) -> Principal | None:
         """The caller a key speaks for. Answers (accepted or refused) are kept for
         `auth_cache_ttl_s`, so a revocation takes effect within that time; the key itself is
         never kept, only its hash."""

@@ -17,6 +17,9 @@ class AuditContext:
     tenant_id: str
     agent_id: str | None
     request_id: str
+    admin_key_id: str | None = None
+    """The tenant-admin key that asked for a tenancy change over the admin API; None when the
+    operator made it at the shell (or for a gateway call, which no admin key makes)."""
 
 
 _current: ContextVar[AuditContext | None] = ContextVar("ainfera_audit", default=None)
@@ -40,8 +43,10 @@ class audit_context:
 
     __slots__ = ("_ctx", "_token")
 
-    def __init__(self, tenant_id: str, agent_id: str | None, request_id: str) -> None:
-        self._ctx = AuditContext(tenant_id=tenant_id, agent_id=agent_id, request_id=request_id)
+    def __init__(self, tenant_id: str, agent_id: str | None, request_id: str,
+                 admin_key_id: str | None = None) -> None:
+        self._ctx = AuditContext(tenant_id=tenant_id, agent_id=agent_id, request_id=request_id,
+                                 admin_key_id=admin_key_id)
         self._token: Token[AuditContext | None] | None = None
 
     def __enter__(self) -> AuditContext:
@@ -69,6 +74,10 @@ def _agent() -> str | None:
 
 def _request() -> str:
     return current_audit().request_id
+
+
+def _admin_key() -> str | None:
+    return current_audit().admin_key_id
 
 
 class MissingAuditContextError(RuntimeError):

@@ -1,23 +1,32 @@
 """Tenants, agents and API keys as aggregates, so policy and access changes are on the ledger.
 
 Keys are stored only as their SHA-256 hash; the clear key exists once, when it is issued.
+
+A key has a scope. An `agent` key (every key issued before scopes existed) speaks for one agent:
+it makes inference calls and reads. An `admin` key speaks for its tenant and for no agent: it
+manages the tenant's agents, caps and agent keys and reads everything of the tenant, but cannot
+make inference calls, so no agent's credential can ever lift its own cap.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.events import AuditedEvent
+from domain.events import TenancyEvent
 from domain.ids import agent_id_for, key_id_for, tenant_id_for
 from domain.money import parse_usd
 
+AGENT_SCOPE: Final = "agent"
+ADMIN_SCOPE: Final = "admin"
+SCOPES: Final = (AGENT_SCOPE, ADMIN_SCOPE)
+
 
 class Tenant(Aggregate):
-    class Event(AuditedEvent):
+    class Event(TenancyEvent):
         pass
 
     @staticmethod
@@ -31,7 +40,7 @@ class Tenant(Aggregate):
 
 
 class Agent(Aggregate):
-    class Event(AuditedEvent):
+    class Event(TenancyEvent):
         pass
 
     # Declared, as Inference's are, because projections match on them (topics unchanged).
@@ -65,7 +74,7 @@ class Agent(Aggregate):
 
 
 class ApiKey(Aggregate):
-    class Event(AuditedEvent):
+    class Event(TenancyEvent):
         pass
 
     @staticmethod
@@ -74,13 +83,22 @@ class ApiKey(Aggregate):
 
     @event("KeyIssued")
     def __init__(
-        self, key_hash: str, owner_tenant_id: UUID, bound_agent_id: UUID, hint: str
+        self, key_hash: str, owner_tenant_id: UUID, bound_agent_id: UUID | None, hint: str,
+        scope: str = AGENT_SCOPE,
     ) -> None:
+        # `scope` defaults to agent because KeyIssued events stored before scopes existed have
+        # none: they were all agent keys, and must load as such.
+        check_scope(scope, bound_agent_id)
         self.key_hash = key_hash
         self.owner_tenant_id = owner_tenant_id
         self.bound_agent_id = bound_agent_id
         self.hint = hint
+        self.scope = scope
         self.revoked = False
+
+    @property
+    def is_admin(self) -> bool:
+        return self.scope == ADMIN_SCOPE
 
     def revoke(self) -> None:
         if self.revoked:
@@ -96,6 +114,17 @@ def check_name(name: str) -> None:
     if not name or len(name) > 128 or not name.isprintable() or name.strip() != name:
         raise InvalidNameError(
             f"invalid name {name!r}: 1-128 printable characters, no surrounding spaces"
+        )
+
+
+def check_scope(scope: str, bound_agent_id: UUID | None) -> None:
+    """An agent key is bound to exactly one agent; an admin key to none (it acts for the tenant,
+    so it can never be mistaken for an agent's credential)."""
+    if scope not in SCOPES:
+        raise InvalidScopeError(f"key scope must be one of {', '.join(SCOPES)}, not {scope!r}")
+    if (scope == AGENT_SCOPE) != (bound_agent_id is not None):
+        raise InvalidScopeError(
+            "an agent key is bound to one agent and an admin key to none"
         )
 
 
@@ -128,4 +157,8 @@ class InvalidSpendPolicyError(TenancyError):
 
 
 class KeyAlreadyRevokedError(TenancyError):
+    pass
+
+
+class InvalidScopeError(TenancyError):
     pass

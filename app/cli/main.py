@@ -115,12 +115,14 @@ def cmd_agent_set_cap(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_key_create(args: argparse.Namespace, settings: Settings) -> int:
     def work(store: EventStore) -> dict[str, Any]:
-        issued = tenancy.create_key(store, args.tenant, args.agent)
-        return {"key": issued.key, "key_id": str(issued.key_id),
-                "tenant_id": str(issued.tenant_id), "agent_id": str(issued.agent_id)}
+        issued = tenancy.create_key(store, args.tenant, args.agent, admin=args.admin)
+        return {"key": issued.key, "key_id": str(issued.key_id), "scope": issued.scope,
+                "tenant_id": str(issued.tenant_id),
+                "agent_id": None if issued.agent_id is None else str(issued.agent_id)}
 
     out = _with_store(settings, work)
-    _print(args, out, f"{out['key']}\n(key id {out['key_id']}; the key is shown only once)")
+    what = "tenant-admin key" if args.admin else "key"
+    _print(args, out, f"{out['key']}\n({what} id {out['key_id']}; the key is shown only once)")
     return 0
 
 
@@ -179,7 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True, parser_class=_Parser)
     kc = key.add_parser("create", help="issue an API key (shown once)")
     kc.add_argument("--tenant", required=True, help="tenant name or id")
-    kc.add_argument("--agent", help="agent name or id (default: the tenant's default agent)")
+    bound = kc.add_mutually_exclusive_group()
+    bound.add_argument("--agent", help="agent name or id (default: the tenant's default agent)")
+    bound.add_argument("--admin", action="store_true",
+                    help="a tenant-admin key: manages the tenant's agents, caps and keys "
+                         "(admin API, console); cannot make inference calls")
     json_flag(kc)
     kc.set_defaults(handler=cmd_key_create)
     kr = key.add_parser("revoke", help="revoke a key, given the key or its id")

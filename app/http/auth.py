@@ -1,5 +1,11 @@
-"""API-key auth for the gateway: `x-api-key: K` or `Authorization: Bearer K`, resolved to a
-tenant and agent. An unknown, malformed or revoked key is 401 in the caller's protocol shape."""
+"""API-key auth for the gateway: `x-api-key: K` or `Authorization: Bearer K`, resolved to whom
+the key speaks for. An unknown, malformed or revoked key is 401 in the caller's protocol shape.
+
+Three dependencies, one per kind of route, so a route cannot forget the scope check:
+`provide_caller` (inference calls: agent keys only; an admin key is 403), `provide_principal`
+(reads: either scope) and `provide_admin` (the admin API: admin keys only; an agent key is 403,
+so no agent can lift its own cap).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,9 @@ from typing import Any
 
 from litestar import Request
 
-from app.http.errors import AuthenticationError
+from app.http.errors import AuthenticationError, PermissionDeniedError
 from app.runtime import Runtime
-from app.services.tenancy import Caller
+from app.services.tenancy import Caller, Principal, TenantAdmin
 
 
 def presented_key(request: Request[Any, Any, Any]) -> str | None:
@@ -23,16 +29,36 @@ def presented_key(request: Request[Any, Any, Any]) -> str | None:
     return None
 
 
-async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
-    """Litestar dependency: the authenticated caller, or a 401."""
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """Litestar dependency: whoever a valid key speaks for (agent or admin), or a 401."""
     key = presented_key(request)
     if key is None:
         raise AuthenticationError(
             "missing API key: send it as 'x-api-key: KEY' or 'Authorization: Bearer KEY'"
         )
     runtime: Runtime = request.app.state.runtime
-    caller = await runtime.authenticate(key)
-    if caller is None:
+    principal = await runtime.authenticate(key)
+    if principal is None:
         raise AuthenticationError("invalid or revoked API key")
-    request.state.caller = caller
-    return caller
+    request.state.caller = principal
+    return principal
+
+
+async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
+    """Litestar dependency: an agent key's caller; an admin key is 403 (it makes no calls)."""
+    principal = await provide_principal(request)
+    if not isinstance(principal, Caller):
+        raise PermissionDeniedError(
+            "this is a tenant-admin key: it manages agents, caps and keys but cannot make "
+            "inference calls; use an agent key")
+    return principal
+
+
+async def provide_admin(request: Request[Any, Any, Any]) -> TenantAdmin:
+    """Litestar dependency: a tenant-admin key; an agent key is 403."""
+    principal = await provide_principal(request)
+    if not isinstance(principal, TenantAdmin):
+        raise PermissionDeniedError(
+            "this endpoint needs a tenant-admin key (ainfera key create --tenant T --admin); "
+            "an agent key cannot manage agents, caps or keys")
+    return principal

@@ -2,7 +2,8 @@
 cases over the aggregates of domain/tenancy.py, the same concept one layer out).
 
 Thin application services in the eventsourcing style: load, call a domain method, save, return
-ids. Every event they record carries an audit context (the admin's request id).
+ids. Every event they record carries an audit context: the request id and, for a change asked
+over the admin API, the tenant-admin key that asked (`Actor`); the CLI acts as the operator.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import ClassVar
 from uuid import UUID
 
 from adapters.store import AggregateMissingError, EventStore, StoreConflictError
@@ -24,18 +26,51 @@ from domain.ids import (
     new_api_key,
     tenant_id_for,
 )
-from domain.tenancy import Agent, ApiKey, Tenant
+from domain.tenancy import ADMIN_SCOPE, AGENT_SCOPE, Agent, ApiKey, Tenant
 
 DEFAULT_AGENT = "default"
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who an API key speaks for."""
+    """Who an agent-scoped API key speaks for: one agent of one tenant."""
 
     tenant_id: UUID
     agent_id: UUID
     key_id: UUID
+    scope: ClassVar[str] = AGENT_SCOPE
+
+
+@dataclass(frozen=True, slots=True)
+class TenantAdmin:
+    """Who an admin-scoped API key speaks for: its tenant, and no agent."""
+
+    tenant_id: UUID
+    key_id: UUID
+    scope: ClassVar[str] = ADMIN_SCOPE
+
+
+Principal = Caller | TenantAdmin
+"""Whoever a valid key speaks for: reads accept both; inference calls only a Caller."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is making a tenancy change: the operator at the shell (no key), or an admin key
+    (over the admin API, for its own tenant only). `request_id` ties the change's events to
+    the request that made them."""
+
+    request_id: str
+    admin_key_id: UUID | None = None
+
+    @classmethod
+    def operator(cls) -> Actor:
+        return cls(request_id=f"admin_{uuid.uuid4().hex}")
+
+    def audit(self, tenant_id: UUID, agent_id: UUID | None) -> audit_context:
+        return audit_context(str(tenant_id), None if agent_id is None else str(agent_id),
+                             self.request_id,
+                             None if self.admin_key_id is None else str(self.admin_key_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,17 +78,31 @@ class IssuedKey:
     key: str
     key_id: UUID
     tenant_id: UUID
-    agent_id: UUID
+    agent_id: UUID | None
+    scope: str
+    hint: str
+    position: int = 0
+    """The notification id of the KeyIssued event (for read-your-writes)."""
 
 
-def _admin_request_id() -> str:
-    return f"admin_{uuid.uuid4().hex}"
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A recorded tenancy change: the aggregate changed and the ledger position of its last
+    event, which a reader passes as `x-ainfera-after` to see the change in the read models."""
+
+    id: UUID
+    position: int
+
+
+def _save(store: EventStore, aggregate: Tenant | Agent | ApiKey) -> int:
+    recordings = store.save_events(aggregate.collect_events())
+    return max((r.notification.id for r in recordings), default=0)
 
 
 def create_tenant(store: EventStore, name: str) -> UUID:
     """Creates a tenant and its `default` agent (keys without an agent act as it)."""
     tenant_id = tenant_id_for(name)
-    with audit_context(str(tenant_id), None, _admin_request_id()):
+    with Actor.operator().audit(tenant_id, None):
         tenant = Tenant(name=name)
         agent = Agent(owner_tenant_id=tenant.id, name=DEFAULT_AGENT, daily_cap_usd=None)
     try:
@@ -83,44 +132,70 @@ def resolve_agent(store: EventStore, tenant: Tenant, name_or_id: str) -> Agent:
     raise UnknownError(f"tenant {tenant.name!r} has no agent named or with id {name_or_id!r}")
 
 
-def create_agent(store: EventStore, tenant_ref: str, name: str, cap: Decimal | None) -> UUID:
-    tenant = resolve_tenant(store, tenant_ref)
-    with audit_context(str(tenant.id), str(agent_id_for(tenant.id, name)), _admin_request_id()):
+def create_agent(store: EventStore, tenant_ref: str, name: str, cap: Decimal | None,
+                 actor: Actor | None = None) -> UUID:
+    return register_agent(store, resolve_tenant(store, tenant_ref), name, cap, actor).id
+
+
+def register_agent(store: EventStore, tenant: Tenant, name: str, cap: Decimal | None,
+                   actor: Actor | None = None) -> Change:
+    actor = actor or Actor.operator()
+    with actor.audit(tenant.id, agent_id_for(tenant.id, name)):
         agent = Agent(owner_tenant_id=tenant.id, name=name, daily_cap_usd=cap)
     try:
-        store.save_events(agent.collect_events())
+        position = _save(store, agent)
     except StoreConflictError:
         raise AlreadyExistsError(f"tenant {tenant.name!r} already has an agent {name!r}") from None
-    return agent.id
+    return Change(agent.id, position)
 
 
 def set_agent_cap(store: EventStore, tenant_ref: str, agent_ref: str,
                   cap: Decimal | None) -> UUID:
     """Records a SpendPolicySet event; gateways pick the new cap up within their cache TTL."""
     tenant = resolve_tenant(store, tenant_ref)
-    agent = resolve_agent(store, tenant, agent_ref)
-    with audit_context(str(tenant.id), str(agent.id), _admin_request_id()):
+    return change_cap(store, resolve_agent(store, tenant, agent_ref), cap).id
+
+
+def change_cap(store: EventStore, agent: Agent, cap: Decimal | None,
+               actor: Actor | None = None) -> Change:
+    actor = actor or Actor.operator()
+    with actor.audit(agent.owner_tenant_id, agent.id):
         agent.set_spend_policy(cap)
     try:
-        store.save_events(agent.collect_events())
+        position = _save(store, agent)
     except StoreConflictError:
         raise ConcurrentChangeError(
-            f"agent {agent.name!r} was changed at the same time; run the command again") from None
-    return agent.id
+            f"agent {agent.name!r} was changed at the same time; try again") from None
+    return Change(agent.id, position)
 
 
-def create_key(store: EventStore, tenant_ref: str, agent_ref: str | None) -> IssuedKey:
+def create_key(store: EventStore, tenant_ref: str, agent_ref: str | None,
+               *, admin: bool = False) -> IssuedKey:
+    """An agent key (for `agent_ref`, else the default agent) or, with `admin`, a tenant-admin
+    key bound to no agent. Only the operator's CLI makes admin keys: the admin API issues agent
+    keys only, so an admin key cannot mint more admin keys."""
     tenant = resolve_tenant(store, tenant_ref)
-    agent = resolve_agent(store, tenant, agent_ref or DEFAULT_AGENT)
+    if admin:
+        if agent_ref is not None:
+            raise UsageError("an admin key is not bound to an agent: give --admin or --agent")
+        return _issue(store, tenant.id, None, Actor.operator())
+    return issue_agent_key(store, resolve_agent(store, tenant, agent_ref or DEFAULT_AGENT))
+
+
+def issue_agent_key(store: EventStore, agent: Agent, actor: Actor | None = None) -> IssuedKey:
+    return _issue(store, agent.owner_tenant_id, agent.id, actor or Actor.operator())
+
+
+def _issue(store: EventStore, tenant_id: UUID, agent_id: UUID | None, actor: Actor) -> IssuedKey:
     key = new_api_key()
-    key_hash = hash_api_key(key)
-    with audit_context(str(tenant.id), str(agent.id), _admin_request_id()):
-        api_key = ApiKey(
-            key_hash=key_hash, owner_tenant_id=tenant.id, bound_agent_id=agent.id,
-            hint=key[:len(KEY_PREFIX) + 4],
-        )
-    store.save_events(api_key.collect_events())
-    return IssuedKey(key=key, key_id=api_key.id, tenant_id=tenant.id, agent_id=agent.id)
+    scope = AGENT_SCOPE if agent_id is not None else ADMIN_SCOPE
+    hint = key[:len(KEY_PREFIX) + 4]
+    with actor.audit(tenant_id, agent_id):
+        api_key = ApiKey(key_hash=hash_api_key(key), owner_tenant_id=tenant_id,
+                         bound_agent_id=agent_id, hint=hint, scope=scope)
+    position = _save(store, api_key)
+    return IssuedKey(key=key, key_id=api_key.id, tenant_id=tenant_id, agent_id=agent_id,
+                     scope=scope, hint=hint, position=position)
 
 
 def revoke_key(store: EventStore, key_or_id: str) -> UUID:
@@ -137,15 +212,23 @@ def revoke_key(store: EventStore, key_or_id: str) -> UUID:
         api_key = store.get(key_id, ApiKey)
     except AggregateMissingError:
         raise UnknownError("no such key") from None
-    with audit_context(str(api_key.owner_tenant_id), str(api_key.bound_agent_id),
-                       _admin_request_id()):
+    return revoke(store, api_key).id
+
+
+def revoke(store: EventStore, api_key: ApiKey, actor: Actor | None = None) -> Change:
+    """Records KeyRevoked; raises KeyAlreadyRevokedError for a key revoked before."""
+    actor = actor or Actor.operator()
+    with actor.audit(api_key.owner_tenant_id, api_key.bound_agent_id):
         api_key.revoke()
-    store.save_events(api_key.collect_events())
-    return key_id
+    try:
+        position = _save(store, api_key)
+    except StoreConflictError:
+        raise ConcurrentChangeError("the key was changed at the same time; try again") from None
+    return Change(api_key.id, position)
 
 
-def authenticate(store: EventStore, presented: str) -> Caller | None:
-    """The caller a presented key speaks for, or None for an unknown or revoked key."""
+def authenticate(store: EventStore, presented: str) -> Principal | None:
+    """Whom a presented key speaks for, or None for an unknown or revoked key."""
     if not presented.startswith(KEY_PREFIX) or len(presented) > 200:
         return None
     try:
@@ -154,6 +237,8 @@ def authenticate(store: EventStore, presented: str) -> Caller | None:
         return None
     if api_key.revoked:
         return None
+    if api_key.bound_agent_id is None:  # an admin key: check_scope allows no other case
+        return TenantAdmin(tenant_id=api_key.owner_tenant_id, key_id=api_key.id)
     return Caller(tenant_id=api_key.owner_tenant_id, agent_id=api_key.bound_agent_id,
                   key_id=api_key.id)
 
@@ -179,4 +264,8 @@ class UnknownError(TenancyServiceError):
 
 
 class ConcurrentChangeError(TenancyServiceError):
+    pass
+
+
+class UsageError(TenancyServiceError):
     pass

@@ -123,3 +123,19 @@ def test_agent_set_cap_records_a_policy_change(database_url: str) -> None:
         assert proc.returncode != 0
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert message in proc.stderr
+
+
+def test_key_create_admin_makes_a_tenant_admin_key(database_url: str) -> None:
+    one_json(run(database_url, "tenant", "create", "acme", "--json"))
+    admin = one_json(run(database_url, "key", "create", "--tenant", "acme", "--admin",
+                         "--json"))
+    assert (admin["scope"], admin["agent_id"]) == ("admin", None)
+    agent = one_json(run(database_url, "key", "create", "--tenant", "acme", "--json"))
+    assert agent["scope"] == "agent"
+    assert agent["agent_id"] is not None
+    both = run(database_url, "key", "create", "--tenant", "acme", "--admin", "--agent", "x")
+    assert both.returncode == 2
+    assert "not allowed with argument" in both.stderr
+    text = run(database_url, "key", "create", "--tenant", "acme", "--admin")
+    assert text.returncode == 0
+    assert "tenant-admin key id" in text.stdout

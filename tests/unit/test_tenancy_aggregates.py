@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -13,6 +16,7 @@ from domain.tenancy import (
     Agent,
     ApiKey,
     InvalidNameError,
+    InvalidScopeError,
     InvalidSpendPolicyError,
     KeyAlreadyRevokedError,
     Tenant,
@@ -64,3 +68,49 @@ def test_a_key_is_revoked_once() -> None:
         with pytest.raises(KeyAlreadyRevokedError):
             key.revoke()
     assert key.revoked
+
+
+def test_an_admin_key_is_bound_to_no_agent_and_an_agent_key_to_one() -> None:
+    tenant_id = tenant_id_for("x")
+    bot = agent_id_for(tenant_id, "bot")
+    with audit_context(str(tenant_id), None, "r", admin_key_id="k-1"):
+        admin = ApiKey(key_hash="a", owner_tenant_id=tenant_id, bound_agent_id=None,
+                       hint="ak_abcd", scope="admin")
+        agent = ApiKey(key_hash="b", owner_tenant_id=tenant_id, bound_agent_id=bot,
+                       hint="ak_efgh")
+        with pytest.raises(InvalidScopeError):
+            ApiKey(key_hash="c", owner_tenant_id=tenant_id, bound_agent_id=bot, hint="h",
+                   scope="admin")
+        with pytest.raises(InvalidScopeError):
+            ApiKey(key_hash="d", owner_tenant_id=tenant_id, bound_agent_id=None, hint="h")
+        with pytest.raises(InvalidScopeError):
+            ApiKey(key_hash="e", owner_tenant_id=tenant_id, bound_agent_id=None, hint="h",
+                   scope="root")
+    assert (admin.is_admin, admin.scope, agent.is_admin, agent.scope) == (
+        True, "admin", False, "agent")
+    # Who made the change rides on the event itself, so it is on the hash chain.
+    issued = admin.collect_events()[0]
+    assert (issued.admin_key_id, issued.scope) == ("k-1", "admin")  # type: ignore[attr-defined]
+
+
+def test_a_key_issued_before_scopes_existed_loads_as_an_agent_key() -> None:
+    """Stored KeyIssued events from before scopes have neither `scope` nor `admin_key_id`."""
+    from eventsourcing.application import Application
+
+    app: Application[Any] = Application()
+    tenant_id = tenant_id_for("x")
+    with audit_context(str(tenant_id), None, "r"):
+        key = ApiKey(key_hash="f", owner_tenant_id=tenant_id,
+                     bound_agent_id=agent_id_for(tenant_id, "bot"), hint="ak_old1")
+    stored = app.mapper.to_stored_event(key.collect_events()[0])
+    state = json.loads(stored.state)
+    del state["scope"], state["admin_key_id"]
+    old = replace(stored, state=json.dumps(state).encode())
+    event = app.mapper.to_domain_event(old)
+    loaded = event.mutate(None)
+    assert isinstance(loaded, ApiKey)
+    assert (loaded.scope, loaded.is_admin, loaded.revoked) == ("agent", False, False)
+    # The old event's own fields are unchanged, so its ledger object (and leaf) are too.
+    assert "scope" not in vars(event)
+    assert "admin_key_id" not in vars(event)
+    app.close()

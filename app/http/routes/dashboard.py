@@ -24,20 +24,20 @@ from litestar.params import FromPath, FromQuery
 
 from adapters.budget import BudgetError
 from adapters.store import AggregateMissingError
-from app.http.auth import provide_caller
+from app.http.auth import provide_principal
 from app.http.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from app.http.routes.inferences import load_owned_inference
 from app.runtime import Runtime
 from app.services import dashboard
 from app.services.read_side import ProjectionBehindError, ReadSide
-from app.services.tenancy import Caller
+from app.services.tenancy import Principal
 from domain.ids import parse_inference_id, public_inference_id
 from domain.money import usd_str
 from domain.tenancy import Agent
 from projections.agents import tenant_agents
 from projections.decisions import read_decision
 
-CALLER = {"caller": Provide(provide_caller)}
+CALLER = {"caller": Provide(provide_principal)}
 TRUE = frozenset({"1", "true", "yes", "on"})
 
 
@@ -76,7 +76,7 @@ def parse_days(text: str) -> int:
 
 
 @get("/v1/usage/daily", dependencies=CALLER)
-async def usage_daily(request: Request[Any, Any, Any], caller: NamedDependency[Caller],
+async def usage_daily(request: Request[Any, Any, Any], caller: NamedDependency[Principal],
                       days: FromQuery[str] = "30",
                       consistent: FromQuery[bool] = False) -> dict[str, Any]:
     window = parse_days(days)
@@ -88,7 +88,7 @@ async def usage_daily(request: Request[Any, Any, Any], caller: NamedDependency[C
 
 
 @get("/v1/caps/rollup", dependencies=CALLER)
-async def caps_rollup(request: Request[Any, Any, Any], caller: NamedDependency[Caller],
+async def caps_rollup(request: Request[Any, Any, Any], caller: NamedDependency[Principal],
                       consistent: FromQuery[bool] = False) -> dict[str, Any]:
     read_side = read_side_of(request)
     await ensure_consistent(request, read_side,
@@ -104,7 +104,7 @@ async def caps_rollup(request: Request[Any, Any, Any], caller: NamedDependency[C
 
 @get("/v1/agents/{agent_id:str}/metrics", dependencies=CALLER)
 async def agent_metrics(request: Request[Any, Any, Any], agent_id: FromPath[str],
-                        caller: NamedDependency[Caller],
+                        caller: NamedDependency[Principal],
                         consistent: FromQuery[bool] = False) -> dict[str, Any]:
     read_side = read_side_of(request)
     # Ownership comes from the ledger itself, so a just-registered agent is never a 404.
@@ -146,7 +146,7 @@ def _agent_owner(read_side: ReadSide, agent_id: str) -> UUID | None:
 
 @get("/v1/inferences/{inference_id:str}/decision", dependencies=CALLER)
 async def inference_decision(request: Request[Any, Any, Any], inference_id: FromPath[str],
-                             caller: NamedDependency[Caller],
+                             caller: NamedDependency[Principal],
                              consistent: FromQuery[bool] = False) -> dict[str, Any]:
     """A passthrough answers too: router "direct", no candidates, the pinned model chosen."""
     read_side = read_side_of(request)

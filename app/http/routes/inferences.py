@@ -12,10 +12,10 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
 from adapters.store import AggregateMissingError, EventStore, payload_of
-from app.http.auth import provide_caller
+from app.http.auth import provide_principal
 from app.http.errors import NotFoundError
 from app.runtime import Runtime
-from app.services.tenancy import Caller
+from app.services.tenancy import Principal
 from domain.ids import parse_inference_id, public_inference_id
 from domain.inference import Inference
 from projections.ledger_event import json_value
@@ -34,7 +34,7 @@ def event_view(event: Any) -> dict[str, Any]:
 
 
 def load_owned_inference(
-    store: EventStore, public_id: str, caller: Caller
+    store: EventStore, public_id: str, caller: Principal
 ) -> tuple[UUID, list[Any]]:
     """The inference's events if it belongs to the caller's tenant; NotFound otherwise."""
     try:
@@ -51,9 +51,9 @@ def load_owned_inference(
     return inference_id, events
 
 
-@get("/v1/inferences/{inference_id:str}", dependencies={"caller": Provide(provide_caller)})
+@get("/v1/inferences/{inference_id:str}", dependencies={"caller": Provide(provide_principal)})
 async def get_inference(request: Request[Any, Any, Any], inference_id: FromPath[str],
-                        caller: NamedDependency[Caller]) -> dict[str, Any]:
+                        caller: NamedDependency[Principal]) -> dict[str, Any]:
     runtime: Runtime = request.app.state.runtime
     uid, events = await asyncio.to_thread(load_owned_inference, runtime.store, inference_id, caller)
     api = events[0].api

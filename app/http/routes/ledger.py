@@ -18,13 +18,13 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 
 from adapters.receipts import tlog_proofs_of_receipt
-from app.http.auth import provide_caller
+from app.http.auth import provide_principal
 from app.http.errors import InvalidRequestError, NotFoundError
 from app.http.routes.inferences import load_owned_inference
 from app.jobs.checkpointer import Ledger
 from app.runtime import Runtime
 from app.services.read_side import ReadSide
-from app.services.tenancy import Caller
+from app.services.tenancy import Principal
 from domain.ids import public_inference_id
 from projections.ledger_receipts import (
     BadSizeError,
@@ -34,7 +34,7 @@ from projections.ledger_receipts import (
     latest_note,
 )
 
-CALLER = {"caller": Provide(provide_caller)}
+CALLER = {"caller": Provide(provide_principal)}
 RETRY_AFTER_S = "1"
 FORMATS = ("receipt", "tlog-proof")
 
@@ -46,7 +46,7 @@ def _ledger_and_reads(request: Request[Any, Any, Any]) -> tuple[Ledger, ReadSide
 
 @get("/v1/inferences/{inference_id:str}/receipt", dependencies=CALLER)
 async def get_receipt(request: Request[Any, Any, Any], inference_id: FromPath[str],
-                      caller: NamedDependency[Caller], format: FromQuery[str] = "receipt",
+                      caller: NamedDependency[Principal], format: FromQuery[str] = "receipt",
                       since: FromQuery[int | None] = None) -> Response[Any]:
     """The inference's receipt (`format=receipt`, DESIGN section 5) or one C2SP tlog-proof
     per leaf (`format=tlog-proof`). `since=N`, the size of a checkpoint the caller kept, adds a

@@ -9,16 +9,16 @@ from typing import Any
 from litestar import Request, get
 from litestar.di import NamedDependency, Provide
 
-from app.http.auth import provide_caller
+from app.http.auth import provide_principal
 from app.runtime import Runtime
-from app.services.tenancy import Caller
+from app.services.tenancy import Principal
 
 _EPOCH = "2025-01-01T00:00:00Z"
 
 
-@get("/v1/models", dependencies={"caller": Provide(provide_caller)})
+@get("/v1/models", dependencies={"caller": Provide(provide_principal)})
 async def list_models(request: Request[Any, Any, Any],
-                      caller: NamedDependency[Caller]) -> dict[str, Any]:
+                      caller: NamedDependency[Principal]) -> dict[str, Any]:
     runtime: Runtime = request.app.state.runtime
     catalog = runtime.catalog
     ids = [catalog.router.canonical] + [

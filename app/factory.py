@@ -12,11 +12,13 @@ from litestar.openapi import OpenAPIConfig
 
 from app.http.errors import EXCEPTION_HANDLERS
 from app.http.middleware import request_id_middleware
+from app.http.routes.admin import ROUTES as ADMIN_ROUTES
+from app.http.routes.console import ROUTES as CONSOLE_ROUTES
 from app.http.routes.dashboard import agent_metrics, caps_rollup, inference_decision, usage_daily
 from app.http.routes.discovery import agent_card, llms_txt
 from app.http.routes.health import healthz, readyz
 from app.http.routes.inference_calls import create_chat_completion, create_message
-from app.http.routes.inferences import get_inference
+from app.http.routes.inferences import get_inference, list_inferences
 from app.http.routes.ledger import ROUTES as LEDGER_ROUTES
 from app.http.routes.metrics import metrics
 from app.http.routes.models import list_models
@@ -37,9 +39,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            healthz, readyz, get_inference, create_message, create_chat_completion, list_models,
-            usage_daily, caps_rollup, agent_metrics, inference_decision, agent_card, llms_txt,
-            metrics, *LEDGER_ROUTES,
+            healthz, readyz, list_inferences, get_inference, create_message,
+            create_chat_completion, list_models, usage_daily, caps_rollup, agent_metrics,
+            inference_decision, agent_card, llms_txt,
+            metrics, *LEDGER_ROUTES, *ADMIN_ROUTES, *CONSOLE_ROUTES,
         ],
         lifespan=[lifespan],
         middleware=[request_id_middleware],

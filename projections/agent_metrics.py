@@ -36,6 +36,10 @@ COMPLETE = (
     "WHERE inference_id = %s"
 )
 DEBIT = "UPDATE agent_metrics SET cost_usd = %s WHERE inference_id = %s"
+CREATED_BETWEEN = (
+    "SELECT agent_id, status, cost_usd, created_at FROM agent_metrics "
+    "WHERE tenant_id = %s AND created_at >= %s AND created_at < %s"
+)
 WINDOW = (
     "SELECT agent_id, status, latency_ms, cost_usd FROM agent_metrics "
     "WHERE tenant_id = %s AND completed_at > %s AND completed_at <= %s"
@@ -99,6 +103,16 @@ def window_rows(session: Session, tenant_id: str, since: str, until: str,
     if agent_id is None:
         return session.execute(WINDOW, (tenant_id, since, until))
     return session.execute(WINDOW + " AND agent_id = %s", (tenant_id, since, until, agent_id))
+
+
+def created_rows(session: Session, tenant_id: str, since: str, until: str,
+                 agent_id: str | None = None) -> list[tuple[Any, ...]]:
+    """(agent_id, status, cost_usd, created_at) of a tenant's (or one agent's) calls routed
+    in [since, until): the input of usage split by exact status."""
+    if agent_id is None:
+        return session.execute(CREATED_BETWEEN, (tenant_id, since, until))
+    return session.execute(CREATED_BETWEEN + " AND agent_id = %s",
+                           (tenant_id, since, until, agent_id))
 
 
 def window_stats(rows: Iterable[Sequence[Any]]) -> WindowStats:

@@ -18,6 +18,10 @@ INSERT = (
     "policy_updated_at) VALUES (%s, %s, %s, %s, %s, %s)"
 )
 SET_POLICY = "UPDATE agents SET daily_cap_usd = %s, policy_updated_at = %s WHERE agent_id = %s"
+READ_TENANT_DETAIL = (
+    "SELECT agent_id, name, daily_cap_usd, registered_at, policy_updated_at FROM agents "
+    "WHERE tenant_id = %s ORDER BY registered_at, agent_id"
+)
 READ_TENANT = (
     "SELECT agent_id, name, daily_cap_usd FROM agents WHERE tenant_id = %s ORDER BY agent_id"
 )
@@ -58,3 +62,9 @@ def tenant_agents(session: Session, tenant_id: str) -> list[tuple[str, str, Deci
         (str(agent_id), str(name), None if cap is None else Decimal(cap))
         for agent_id, name, cap in session.execute(READ_TENANT, (tenant_id,))
     ]
+
+
+def tenant_agent_rows(session: Session, tenant_id: str) -> list[tuple[Any, ...]]:
+    """(agent_id, name, daily cap text or None, registered_at, policy_updated_at) of every
+    agent of a tenant, oldest first."""
+    return session.execute(READ_TENANT_DETAIL, (tenant_id,))

@@ -85,6 +85,20 @@ def consistency(session: Session, first: int, second: int) -> dict[str, Any]:
     return {"first": first, "second": second, "proof": b64_list(proof)}
 
 
+RECENT_CHECKPOINTS = (
+    "SELECT tree_size, root_hash, note, signed_at FROM ledger_checkpoints "
+    "WHERE tree_size < %s ORDER BY tree_size DESC LIMIT %s"
+)
+
+
+def recent_checkpoints(session: Session, limit: int, before: int | None) -> list[dict[str, Any]]:
+    """Signed checkpoints, largest tree first, below tree size `before` when given."""
+    rows = session.execute(RECENT_CHECKPOINTS, (before if before is not None else 2**63 - 1,
+                                                limit))
+    return [{"tree_size": int(size), "root_hash": _b64(bytes.fromhex(root)), "note": note,
+             "signed_at": signed_at} for size, root, note, signed_at in rows]
+
+
 def latest_note(session: Session) -> str | None:
     checkpoint = LedgerTables(session).latest_checkpoint()
     return checkpoint.note if checkpoint else None

@@ -15,7 +15,7 @@ from litestar import Request
 
 from app.http.errors import AuthenticationError, PermissionDeniedError
 from app.runtime import Runtime
-from app.services.tenancy import Caller, Principal, TenantAdmin
+from app.services.tenancy import Caller, Principal
 
 
 def presented_key(request: Request[Any, Any, Any]) -> str | None:
@@ -46,18 +46,18 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
 
 async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
     """Litestar dependency: an agent key's caller; an admin key is 403 (it makes no calls)."""
-    principal = await provide_principal(request)
-    if not isinstance(principal, Caller):
+    caller = (await provide_principal(request)).as_caller()
+    if caller is None:
         raise PermissionDeniedError(
             "this is a tenant-admin key: it manages agents, caps and keys but cannot make "
             "inference calls; use an agent key")
-    return principal
+    return caller
 
 
-async def provide_admin(request: Request[Any, Any, Any]) -> TenantAdmin:
+async def provide_admin(request: Request[Any, Any, Any]) -> Principal:
     """Litestar dependency: a tenant-admin key; an agent key is 403."""
     principal = await provide_principal(request)
-    if not isinstance(principal, TenantAdmin):
+    if not principal.is_admin:
         raise PermissionDeniedError(
             "this endpoint needs a tenant-admin key (ainfera key create --tenant T --admin); "
             "an agent key cannot manage agents, caps or keys")

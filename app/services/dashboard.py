@@ -8,7 +8,8 @@ decimal strings; ratios are plain numbers.
 Definitions (also in docs/projections.md):
 - usage days are UTC dates of Routed; `by_status.fallback` is a subset of `ok`.
 - the 24-hour window holds calls whose Completed falls in (now - 24 h, now].
-- caps rollup: `budget.set` is the sum of the daily caps of the agents that have one, and
+- caps rollup: `calls`, `error_rate` and `latency_p50_ms` are over the 24-hour window;
+  `budget.set` is the sum of the daily caps of the agents that have one, and
   `budget.used_usd` what those agents spent today (UTC); `breaches.quality` counts routed calls
   completed in the window as `rejected_floor` (no model met the quality floor);
   `breaches.reliability` counts agents whose window error rate exceeds 5%.
@@ -23,8 +24,9 @@ from decimal import Decimal
 from typing import Any
 
 from domain.money import usd_str
-from projections.agent_metrics import window_rows, window_stats
+from projections.agent_metrics import created_rows, window_rows, window_stats
 from projections.agents import tenant_agents
+from projections.inference_list import IN_FLIGHT
 from projections.routing_outcomes import count_status_since
 from projections.usage_daily import read_days
 from projections.view import Session, utc_text
@@ -32,37 +34,77 @@ from projections.view import Session, utc_text
 WINDOW = timedelta(hours=24)
 RELIABILITY_ERROR_RATE = 0.05
 MAX_DAYS = 366
+SPLITS = ("agent", "outcome")
+"""`usage_daily(by=...)`: per day, the calls and spend of each agent (from usage_daily), or of
+each exact outcome, the Completed status or `in_flight` (from agent_metrics)."""
 
 
 def _zero_status() -> dict[str, int]:
     return {"ok": 0, "fallback": 0, "error": 0}
 
 
-def usage_daily(session: Session, tenant_id: str, days: int, today: date) -> dict[str, Any]:
-    """Every UTC date of the window (oldest first), zeros included, and the totals."""
+def usage_daily(session: Session, tenant_id: str, days: int, today: date,
+                agent_id: str | None = None, by: str | None = None) -> dict[str, Any]:
+    """Every UTC date of the window (oldest first), zeros included, and the totals; only
+    `agent_id`'s calls when given; with `by`, each day's split (see SPLITS)."""
     first = today - timedelta(days=days - 1)
     dates = [(first + timedelta(days=i)).isoformat() for i in range(days)]
     calls: dict[str, int] = dict.fromkeys(dates, 0)
     cost: dict[str, Decimal] = dict.fromkeys(dates, Decimal(0))
     status = {d: _zero_status() for d in dates}
-    for day, _agent, n, spent, ok, fallback, error in read_days(
+    per_agent: dict[str, dict[str, dict[str, Any]]] = {d: {} for d in dates}
+    for day, agent, n, spent, ok, fallback, error in read_days(
             session, tenant_id, dates[0], dates[-1]):
+        if agent_id is not None and agent != agent_id:
+            continue
         calls[day] += int(n)
         cost[day] += Decimal(spent)
         status[day]["ok"] += int(ok)
         status[day]["fallback"] += int(fallback)
         status[day]["error"] += int(error)
+        per_agent[day][str(agent)] = {"calls": int(n), "cost_usd": usd_str(Decimal(spent)),
+                                      "by_status": {"ok": int(ok), "fallback": int(fallback),
+                                                    "error": int(error)}}
     totals = _zero_status()
     for counts in status.values():
         for key, value in counts.items():
             totals[key] += value
+    rows: list[dict[str, Any]] = [
+        {"date": d, "calls": calls[d], "cost_usd": usd_str(cost[d]), "by_status": status[d]}
+        for d in dates]
+    if by == "agent":
+        for row in rows:
+            row["by_agent"] = per_agent[row["date"]]
+    elif by == "outcome":
+        outcomes = _by_outcome(session, tenant_id, dates, agent_id)
+        for row in rows:
+            row["by_outcome"] = outcomes[row["date"]]
     return {
-        "days": [{"date": d, "calls": calls[d], "cost_usd": usd_str(cost[d]),
-                  "by_status": status[d]} for d in dates],
+        "days": rows,
         "totals": {"calls": sum(calls.values()), "cost_usd": usd_str(sum(cost.values(),
                                                                          Decimal(0))),
                    "by_status": totals},
     }
+
+
+def _by_outcome(session: Session, tenant_id: str, dates: list[str],
+                agent_id: str | None) -> dict[str, dict[str, dict[str, str | int]]]:
+    """Per day, calls and spend of each exact outcome. Summed here as Decimal: the cost
+    column is decimal text, which SQL cannot add exactly on both dialects."""
+    until = (date.fromisoformat(dates[-1]) + timedelta(days=1)).isoformat()
+    calls: dict[tuple[str, str], int] = defaultdict(int)
+    spent: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for _agent, status, cost_usd, created_at in created_rows(
+            session, tenant_id, dates[0], until, agent_id):
+        key = (str(created_at)[:10], str(status or IN_FLIGHT))
+        calls[key] += 1
+        if cost_usd is not None:
+            spent[key] += Decimal(cost_usd)
+    out: dict[str, dict[str, dict[str, str | int]]] = {d: {} for d in dates}
+    for (day, outcome), n in sorted(calls.items()):
+        if day in out:
+            out[day][outcome] = {"calls": n, "cost_usd": usd_str(spent[(day, outcome)])}
+    return out
 
 
 def caps_rollup(session: Session, tenant_id: str, now: datetime) -> dict[str, Any]:
@@ -78,11 +120,14 @@ def caps_rollup(session: Session, tenant_id: str, now: datetime) -> dict[str, An
         per_agent[row[0]].append(row)
     unreliable = sum(1 for agent_rows in per_agent.values()
                      if window_stats(agent_rows).error_rate > RELIABILITY_ERROR_RATE)
+    window = window_stats(rows)
     return {
         "agents": len(agents),
         "policies_set": len(caps),
         "budget": {"set": usd_str(sum(caps.values(), Decimal(0))), "used_usd": usd_str(used)},
-        "latency_p50_ms": window_stats(rows).latency_p50_ms,
+        "latency_p50_ms": window.latency_p50_ms,
+        "calls": window.calls,
+        "error_rate": window.error_rate,
         "breaches": {
             "quality": count_status_since(session, tenant_id, "rejected_floor", since, until),
             "reliability": unreliable,

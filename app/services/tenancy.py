@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import ClassVar
 from uuid import UUID
 
 from adapters.store import AggregateMissingError, EventStore, StoreConflictError
@@ -38,20 +37,30 @@ class Caller:
     tenant_id: UUID
     agent_id: UUID
     key_id: UUID
-    scope: ClassVar[str] = AGENT_SCOPE
 
 
 @dataclass(frozen=True, slots=True)
-class TenantAdmin:
-    """Who an admin-scoped API key speaks for: its tenant, and no agent."""
+class Principal:
+    """Whom a valid key speaks for: an agent key (`agent_id` set) or a tenant-admin key
+    (`agent_id` None: it acts for the tenant and no agent). Reads accept both; inference
+    calls need `as_caller()`, the admin API `is_admin`."""
 
     tenant_id: UUID
     key_id: UUID
-    scope: ClassVar[str] = ADMIN_SCOPE
+    agent_id: UUID | None
 
+    @property
+    def is_admin(self) -> bool:
+        return self.agent_id is None
 
-Principal = Caller | TenantAdmin
-"""Whoever a valid key speaks for: reads accept both; inference calls only a Caller."""
+    @property
+    def scope(self) -> str:
+        return ADMIN_SCOPE if self.agent_id is None else AGENT_SCOPE
+
+    def as_caller(self) -> Caller | None:
+        if self.agent_id is None:
+            return None
+        return Caller(tenant_id=self.tenant_id, agent_id=self.agent_id, key_id=self.key_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +139,19 @@ def resolve_agent(store: EventStore, tenant: Tenant, name_or_id: str) -> Agent:
         if agent.owner_tenant_id == tenant.id:
             return agent
     raise UnknownError(f"tenant {tenant.name!r} has no agent named or with id {name_or_id!r}")
+
+
+def agent_of_tenant(store: EventStore, tenant_id: UUID, name_or_id: str) -> Agent:
+    """The tenant's agent with that id or name; UnknownError for any other (another tenant's
+    agent included, so ids leak nothing)."""
+    for candidate in _ids(name_or_id, lambda: agent_id_for(tenant_id, name_or_id)):
+        try:
+            agent = store.get(candidate, Agent)
+        except AggregateMissingError:
+            continue
+        if agent.owner_tenant_id == tenant_id:
+            return agent
+    raise UnknownError(f"no agent named or with id {name_or_id!r}")
 
 
 def create_agent(store: EventStore, tenant_ref: str, name: str, cap: Decimal | None,
@@ -237,10 +259,9 @@ def authenticate(store: EventStore, presented: str) -> Principal | None:
         return None
     if api_key.revoked:
         return None
-    if api_key.bound_agent_id is None:  # an admin key: check_scope allows no other case
-        return TenantAdmin(tenant_id=api_key.owner_tenant_id, key_id=api_key.id)
-    return Caller(tenant_id=api_key.owner_tenant_id, agent_id=api_key.bound_agent_id,
-                  key_id=api_key.id)
+    # bound_agent_id is None exactly for admin keys (domain.tenancy.check_scope).
+    return Principal(tenant_id=api_key.owner_tenant_id, key_id=api_key.id,
+                     agent_id=api_key.bound_agent_id)
 
 
 def _ids(name_or_id: str, by_name: Callable[[], UUID]) -> list[UUID]:

@@ -25,12 +25,13 @@ from litestar.params import FromPath, FromQuery
 from adapters.budget import BudgetError
 from adapters.store import AggregateMissingError
 from app.http.auth import provide_principal
+from app.http.consistency import ensure_consistent, read_side_of
 from app.http.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from app.http.routes.inferences import load_owned_inference
 from app.runtime import Runtime
 from app.services import dashboard
-from app.services.read_side import ProjectionBehindError, ReadSide
-from app.services.tenancy import Principal
+from app.services.read_side import ReadSide
+from app.services.tenancy import Principal, UnknownError, agent_of_tenant
 from domain.ids import parse_inference_id, public_inference_id
 from domain.money import usd_str
 from domain.tenancy import Agent
@@ -38,33 +39,6 @@ from projections.agents import tenant_agents
 from projections.decisions import read_decision
 
 CALLER = {"caller": Provide(provide_principal)}
-TRUE = frozenset({"1", "true", "yes", "on"})
-
-
-def read_side_of(request: Request[Any, Any, Any]) -> ReadSide:
-    runtime: Runtime = request.app.state.runtime
-    return runtime.read_side
-
-
-async def ensure_consistent(request: Request[Any, Any, Any], read_side: ReadSide,
-                            projections: tuple[str, ...], asked: bool) -> None:
-    """Waits for the projections when the caller asked for a consistent read."""
-    after = request.headers.get("x-ainfera-after")
-    asked = asked or request.headers.get("x-ainfera-consistent", "").strip().lower() in TRUE
-    if after is None and not asked:
-        return
-    if after is not None:
-        if not after.strip().isdigit():
-            raise InvalidRequestError("x-ainfera-after must be a notification id (an integer)",
-                                      param="x-ainfera-after")
-        target = int(after)
-    else:
-        target = await asyncio.to_thread(read_side.store.max_notification_id)
-    try:
-        await read_side.wait_until(projections, target)
-    except ProjectionBehindError as exc:
-        raise ServiceUnavailableError(str(exc), code="projection_lag",
-                                      headers={"retry-after": "1"}) from None
 
 
 def parse_days(text: str) -> int:
@@ -77,14 +51,32 @@ def parse_days(text: str) -> int:
 
 @get("/v1/usage/daily", dependencies=CALLER)
 async def usage_daily(request: Request[Any, Any, Any], caller: NamedDependency[Principal],
-                      days: FromQuery[str] = "30",
+                      days: FromQuery[str] = "30", agent: FromQuery[str | None] = None,
+                      by: FromQuery[str | None] = None,
                       consistent: FromQuery[bool] = False) -> dict[str, Any]:
+    """`agent` (id or name) keeps one agent's calls; `by=agent` adds each day's `by_agent`
+    split, `by=outcome` its `by_outcome` split (calls and spend per exact status)."""
     window = parse_days(days)
+    if by is not None and by not in dashboard.SPLITS:
+        raise InvalidRequestError(
+            f"by must be one of {', '.join(dashboard.SPLITS)}, not {by!r}", param="by")
     read_side = read_side_of(request)
-    await ensure_consistent(request, read_side, ("usage_daily",), consistent)
+    agent_id = None if agent is None else await owned_agent_id(read_side, caller, agent)
+    projections = ("usage_daily", "agent_metrics") if by == "outcome" else ("usage_daily",)
+    await ensure_consistent(request, read_side, projections, consistent)
     today = datetime.now(UTC).date()
     return await read_side.read(
-        lambda s: dashboard.usage_daily(s, str(caller.tenant_id), window, today))
+        lambda s: dashboard.usage_daily(s, str(caller.tenant_id), window, today, agent_id, by))
+
+
+async def owned_agent_id(read_side: ReadSide, caller: Principal, ref: str) -> str:
+    """The id of the caller's tenant's agent named (or with id) `ref`; 404 otherwise. Read from
+    the ledger itself, so a just-registered agent is never a 404."""
+    try:
+        agent = await asyncio.to_thread(agent_of_tenant, read_side.store, caller.tenant_id, ref)
+    except UnknownError:
+        raise NotFoundError(f"no agent {ref!r}") from None
+    return str(agent.id)
 
 
 @get("/v1/caps/rollup", dependencies=CALLER)

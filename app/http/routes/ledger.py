@@ -32,6 +32,7 @@ from projections.ledger_receipts import (
     build_receipt,
     consistency,
     latest_note,
+    recent_checkpoints,
 )
 
 CALLER = {"caller": Provide(provide_principal)}
@@ -104,6 +105,21 @@ async def get_consistency(request: Request[Any, Any, Any], first: FromQuery[int]
         raise InvalidRequestError(str(exc), param="first") from None
 
 
+@get("/v1/ledger/checkpoints")
+async def list_checkpoints(request: Request[Any, Any, Any], limit: FromQuery[int] = 20,
+                           before: FromQuery[int | None] = None) -> dict[str, Any]:
+    """Signed checkpoints, newest (largest) first: `{checkpoints: [{tree_size, root_hash,
+    note, signed_at}], next_before}`; `before` (a tree size) pages back. Public, like the
+    latest checkpoint: keep any of them and check later logs against it."""
+    if not 1 <= limit <= 100:
+        raise InvalidRequestError("limit must be from 1 to 100", param="limit")
+    _, reads = _ledger_and_reads(request)
+    rows = await reads.read(lambda s: recent_checkpoints(s, limit + 1, before))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"checkpoints": rows, "next_before": rows[-1]["tree_size"] if more and rows else None}
+
+
 @get("/v1/ledger/public-key")
 async def get_public_key(request: Request[Any, Any, Any]) -> dict[str, str]:
     """The log's verifier key in C2SP note form: `<name>+<hex key id>+<base64 key>`."""
@@ -111,4 +127,4 @@ async def get_public_key(request: Request[Any, Any, Any]) -> dict[str, str]:
     return {"vkey": ledger.vkey}
 
 
-ROUTES = [get_receipt, get_checkpoint, get_consistency, get_public_key]
+ROUTES = [get_receipt, get_checkpoint, get_consistency, list_checkpoints, get_public_key]

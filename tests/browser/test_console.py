@@ -76,6 +76,8 @@ def test_a_team_lead_onboards_an_agent_with_only_an_admin_key(
     expect(page.locator('figure.chart-box[data-split="outcome"] .legend li[data-series="failed"]')
            ).to_have_count(1)
     page.click('[data-toggle="metric"] button[data-value="spend"]')
+    page.click('[data-toggle="split"] button[data-value="agent"]')
+    expect(page.locator('figure.chart-box[data-split="agent"] .legend li')).to_have_count(1)
     rollup = api(console, "/v1/caps/rollup")
     expect(page.locator('#rollup [data-k="agents"]')).to_have_text(str(rollup["agents"]))
     expect(page.locator("#p50")).to_have_text(f"{rollup['latency_p50_ms']:,} ms")
@@ -96,11 +98,16 @@ def test_a_team_lead_onboards_an_agent_with_only_an_admin_key(
     expect(page.locator("#notice")).to_contain_text("now $0.50")
     row = page.locator('tr[data-agent="onboarded-bot"]')
     expect(row.locator('[data-k="cap"]')).to_contain_text("$0.50")
-    row.locator('[data-action="manage"]').click()
-    detail = row.locator("xpath=following-sibling::tr[1]")
+    detail = row.locator("xpath=following-sibling::tr[1]")  # still open after the change
     detail.locator('[data-action="issue-key"]').click()
     new_key = page.locator("#new-key").inner_text().strip()
     assert new_key.startswith("ak_")
+    # The key list is read again: the new key is listed (by its hint, never the secret).
+    keys = page.locator('tr[data-agent="onboarded-bot"]').locator(
+        "xpath=following-sibling::tr[1]").locator("tr[data-key-id]")
+    expect(keys).to_have_count(1)
+    expect(keys.first).to_contain_text(new_key[:7])
+    expect(keys.first).not_to_contain_text(new_key)
     shots.take(page, "agents")
 
     # Its first call, with the key the page showed once.

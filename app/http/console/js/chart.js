@@ -6,7 +6,7 @@ import { el, svg } from "./format.js";
 
 const W = 760;
 const H = 240;
-const PAD = { left: 64, right: 12, top: 12, bottom: 28 };
+const PAD = { left: 76, right: 12, top: 12, bottom: 28 };
 export const PALETTE = ["#2f6fde", "#1f9d74", "#d9822b", "#9b59b6", "#c0392b", "#16a2b8",
   "#7f8c8d", "#e0b000", "#5d6d7e", "#e84393"];
 
@@ -46,7 +46,9 @@ export function stackedBars({ days, series, format, label }) {
     group.append(svg("rect", { x: PAD.left + i * slot, y: PAD.top, width: slot, height: innerH,
       class: "hit" }, svg("title", {}, `${day.date} · total ${day.total.text}`)));
     root.append(group);
-    if (i % Math.ceil(days.length / 8) === 0 || i === days.length - 1) {
+    const every = Math.ceil(days.length / 8);
+    // Every few days, and the last; a periodic label too close to the last one is skipped.
+    if ((i % every === 0 && days.length - 1 - i >= every / 2) || i === days.length - 1) {
       root.append(svg("text", { x: PAD.left + i * slot + slot / 2, y: H - 8, class: "tick",
         "text-anchor": "middle" }, day.date.slice(5)));
     }

@@ -5,13 +5,15 @@
 import { get, post, put, query } from "../api.js";
 import { card, count, el, empty, money, ms, percent, shortId, when } from "../format.js";
 
-export async function render(view, { me }) {
+export async function render(view, { me, open = null, secret = null }) {
   if (me.scope !== "admin") return renderAgentKey(view, me);
   const [agents, keys, audit] = await Promise.all([
     get("/v1/admin/agents"), get("/v1/admin/keys"), get("/v1/admin/audit?limit=20")]);
   const notice = el("div", { id: "notice" });
-  const rerender = async (message) => {
-    await render(view, { me });
+  // After a change the page is read again from the API (so it shows what the ledger holds),
+  // keeping the agent that was being managed open and a just-issued secret on screen.
+  const rerender = async (message, keep = {}) => {
+    await render(view, { me, ...keep });
     if (message) view.querySelector("#notice").replaceChildren(message);
   };
   view.replaceChildren(
@@ -20,7 +22,7 @@ export async function render(view, { me }) {
         + "same hash chain as the calls, naming your admin key.")),
     notice,
     card("New agent", newAgentForm(rerender)),
-    card(`Agents of ${me.tenant.name}`, agentTable(agents.data, keys.data, rerender)),
+    card(`Agents of ${me.tenant.name}`, agentTable(agents.data, keys.data, rerender, open, secret)),
     card("Recent changes (from the ledger)", auditList(audit.data)));
 }
 
@@ -45,13 +47,14 @@ function newAgentForm(rerender) {
   return form;
 }
 
-function agentTable(agents, keys, rerender) {
+function agentTable(agents, keys, rerender, open, secret) {
   if (!agents.length) return empty("No agents yet.", "Create one above.");
   const rows = [];
   for (const a of agents) {
     const m = a.metrics_24h;
-    const detail = el("tr", { class: "detail", hidden: true },
-      el("td", { colspan: 8 }, agentDetail(a, keys.filter((k) => k.agent_id === a.id), rerender)));
+    const detail = el("tr", { class: "detail", hidden: a.id !== open },
+      el("td", { colspan: 8 }, agentDetail(a, keys.filter((k) => k.agent_id === a.id), rerender,
+        a.id === open ? secret : null)));
     rows.push(el("tr", { "data-agent": a.name, "data-agent-id": a.id },
       el("td", {}, el("strong", {}, a.name), el("div", { class: "muted mono small" }, shortId(a.id))),
       el("td", { "data-k": "cap" }, a.daily_cap_usd === null ? el("span", { class: "muted" }, "no cap")
@@ -69,7 +72,7 @@ function agentTable(agents, keys, rerender) {
     el("tbody", {}, rows));
 }
 
-function agentDetail(agent, keys, rerender) {
+function agentDetail(agent, keys, rerender, secretShown) {
   const amount = el("input", { name: "cap", inputmode: "decimal", placeholder: "5.00",
     "data-field": "cap", value: agent.daily_cap_usd ?? "" });
   const error = el("p", { class: "form-error", role: "alert" });
@@ -79,7 +82,8 @@ function agentDetail(agent, keys, rerender) {
       await put(`/v1/admin/agents/${agent.id}/cap`, { daily_cap_usd: value });
       await rerender(el("p", { class: "ok-box" }, value === null
         ? `The daily cap of ${agent.name} is lifted.`
-        : `The daily cap of ${agent.name} is now $${value}. Gateways apply it within 2 seconds.`));
+        : `The daily cap of ${agent.name} is now $${value}. Gateways apply it within 2 seconds.`),
+      { open: agent.id });
     } catch (err) { error.textContent = err.message; }
   };
   const capForm = el("form", { class: "inline-form", "data-form": "cap", onsubmit: (e) => {
@@ -89,17 +93,18 @@ function agentDetail(agent, keys, rerender) {
   } }, el("label", {}, "Daily cap (USD)", amount),
   el("button", { type: "submit", class: "primary" }, "Set cap"),
   el("button", { type: "button", "data-action": "lift", onclick: () => setCap(null) }, "Lift cap"));
-  const secret = el("div", { class: "secret-slot" });
+  const secret = el("div", { class: "secret-slot" }, secretShown);
   const issue = el("button", { class: "primary", "data-action": "issue-key", onclick: async () => {
     error.textContent = "";
     try {
       const issued = await post("/v1/admin/keys", { agent: agent.id });
       const code = el("code", { class: "secret", id: "new-key" }, issued.key);
-      secret.replaceChildren(el("div", { class: "secret-box", role: "status" },
+      const box = el("div", { class: "secret-box", role: "status" },
         el("strong", {}, `New key for ${agent.name}. Copy it now: it is shown only this once.`),
         code, el("button", { type: "button", onclick: () => navigator.clipboard?.writeText(issued.key) },
           "Copy"),
-        el("p", { class: "small muted" }, "Use it as the SDK's api_key with base_url pointing at this gateway.")));
+        el("p", { class: "small muted" }, "Use it as the SDK's api_key with base_url pointing at this gateway."));
+      await rerender(null, { open: agent.id, secret: box });
     } catch (err) { error.textContent = err.message; }
   } }, "Issue a key");
   return el("div", { class: "agent-detail" }, capForm, error,
@@ -114,7 +119,7 @@ function agentDetail(agent, keys, rerender) {
           if (!confirm(`Revoke key ${k.hint}…? Calls with it are refused within a second.`)) return;
           try {
             await post(`/v1/admin/keys/${k.id}/revoke`, {});
-            await rerender(el("p", { class: "ok-box" }, `Key ${k.hint}… revoked.`));
+            await rerender(el("p", { class: "ok-box" }, `Key ${k.hint}… revoked.`), { open: agent.id });
           } catch (err) { error.textContent = err.message; }
         } }, "Revoke"))))))
       : el("p", { class: "muted" }, "No keys yet: issue one to let this agent make calls."));

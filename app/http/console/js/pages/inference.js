@@ -7,13 +7,16 @@ import { get, pinned, receiptText } from "../api.js";
 import { card, count, el, empty, errorBox, money, ms, statusBadge, when } from "../format.js";
 import { verifyReceiptText } from "../verify.js";
 
-export async function render(view, { arg }) {
+export async function render(view, { arg, me }) {
   const id = arg;
-  const [inference, decision, published] = await Promise.all([
+  const [inference, decision, published, agents] = await Promise.all([
     get(`/v1/inferences/${encodeURIComponent(id)}`),
     get(`/v1/inferences/${encodeURIComponent(id)}/decision`).catch((e) => ({ error: e })),
     get("/v1/ledger/public-key").catch((e) => ({ error: e })),
+    me.scope === "admin" ? get("/v1/admin/agents").catch(() => ({ data: [] }))
+      : Promise.resolve({ data: [me.agent] }),
   ]);
+  const agentName = agents.data.find((a) => a.id === events0(inference).agent_id)?.name;
   const events = inference.events;
   const byType = (t) => events.filter((e) => e.type === t);
   const routed = events[0];
@@ -25,7 +28,8 @@ export async function render(view, { arg }) {
       el("a", { href: "#/inferences", class: "link small" }, "← Inferences"),
       el("h1", { class: "mono", id: "inference-id" }, inference.id), statusBadge(status)),
     el("div", { class: "stats" },
-      fact("Agent", el("span", { class: "mono small" }, routed.agent_id)),
+      fact("Agent", agentName ? el("span", { title: routed.agent_id }, agentName)
+        : el("span", { class: "mono small" }, routed.agent_id)),
       fact("Model", routed.router === "direct" ? routed.requested_model
         : `${routed.requested_model} → ${routed.chosen_model ?? "none"}`),
       fact("Router", routed.router),
@@ -38,6 +42,8 @@ export async function render(view, { arg }) {
     card("Response headers", headersBox(inference.id, routed)),
     card("Receipt", receiptBox(inference.id, published)));
 }
+
+const events0 = (inference) => inference.events[0];
 
 const fact = (label, value) => el("div", { class: "stat" }, el("div", { class: "stat-label" }, label),
   el("div", { class: "stat-value small" }, value));

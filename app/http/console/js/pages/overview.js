@@ -111,7 +111,7 @@ function chart(state, usage, names) {
     return { date: day.date, total, segments };
   });
   const figure = stackedBars({ days, series, label: spend ? "spend per day" : "calls per day",
-    format: (v) => (spend ? cents(v.toFixed(9)) : count(Math.round(v))) });
+    format: (v) => (spend ? axisUsd(v) : count(Math.round(v))) });
   figure.dataset.metric = state.metric;
   figure.dataset.split = state.split;
   const total = spend ? `$${sumDecimals(source.days.map((d) => d.cost_usd))}`
@@ -121,6 +121,15 @@ function chart(state, usage, names) {
     spend ? "Spend is what was debited for calls routed that day (UTC). Hover a bar for exact amounts."
       : "Calls routed that day (UTC), each counted once."));
   return figure;
+}
+
+// Axis labels only (bars and tooltips carry exact amounts): enough decimals to tell ticks apart
+// when a day's spend is a fraction of a cent.
+function axisUsd(v) {
+  if (v === 0) return "$0";
+  if (v >= 0.1) return cents(v.toFixed(9));
+  const decimals = Math.min(9, 2 - Math.floor(Math.log10(v)));
+  return `$${v.toFixed(decimals).replace(/0+$/, "")}`;
 }
 
 function capsToday(agents) {

@@ -219,3 +219,64 @@ async def test_ledger_checkpoints_are_listed_newest_first(world: World) -> None:
     assert latest.splitlines()[2] == first["root_hash"]
     assert first["signed_at"].endswith("Z")
     assert (await world.client.get("/v1/ledger/checkpoints?limit=0")).status_code == 400
+
+
+async def test_admin_changes_are_on_the_ledger_and_ainfera_verify_checks_them(
+        world: World, database_url: str, tmp_path: Any) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    c = world.client
+    created = await c.post("/v1/admin/agents", headers=world.admin(),
+                           json={"name": "audited", "daily_cap_usd": "3.00"})
+    changed = await c.put("/v1/admin/agents/audited/cap", headers=world.admin(),
+                          json={"daily_cap_usd": "4.00"})
+    assert created.status_code == 201
+    assert changed.status_code == 200
+    audit = (await c.get("/v1/admin/audit?limit=2", headers=world.admin())).json()["data"]
+    leaf = audit[0]["leaf_index"]
+    assert audit[0]["event"]["daily_cap_usd"] == "4.00"
+    # Wait for a signed checkpoint covering the change, so verify checks its signature too.
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + 20
+    while True:
+        response = await c.get("/v1/ledger/checkpoint")
+        if response.status_code == 200 and int(response.text.splitlines()[1]) > leaf:
+            break
+        assert time.monotonic() < deadline, "no checkpoint covers the change"
+        await asyncio.sleep(0.2)
+    env = {**os.environ, "AINFERA_DATABASE_URL": database_url,
+           "AINFERA_SIGNING_KEY_FILE": str(tmp_path / "signing.key")}
+    ainfera = str(Path(sys.executable).with_name("ainfera"))
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([ainfera, "verify", "--json"], capture_output=True, text=True,
+                              env=env, timeout=120, check=False)
+
+    clean = verify()
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert json.loads(clean.stdout)["ok"] is True
+    # Editing who made the change, in the ledger's copy of the event, is caught.
+    from adapters.database import Database
+    from projections.view import Session
+
+    database = Database.from_url(database_url)
+    conn = database.connect()
+    try:
+        session = Session(conn, database.kind)
+        session.begin(write=True)
+        forged = json.dumps({**audit[0]["event"], "admin_key_id": None}, sort_keys=True,
+                            separators=(",", ":"))
+        session.execute("UPDATE ledger_entries SET event_json = %s WHERE leaf_index = %s",
+                        (forged, leaf))
+        conn.commit()
+    finally:
+        conn.close()
+    tampered = verify()
+    assert tampered.returncode == 1
+    assert f"leaf {leaf}" in tampered.stdout + tampered.stderr

@@ -4,6 +4,9 @@ metrics; its keys (never a secret, only the hint); and the audit trail of tenanc
 Pure functions of a read snapshot and `now`, like the dashboard's. Keys and the audit trail are
 folded from the ledger's own leaves (projections.tenancy_log), so what the admin API shows is
 exactly what is on the hash chain, each change with its leaf index.
+
+One concept at two layers: these are the admin API's queries; `app/http/routes/admin.py` is the
+API itself (routes, scope checks, the writes).
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ Writes answer with `position`, the ledger position of the change: send it back a
 `x-ainfera-after` on a read to see the change there. The admin reads wait for the read models
 to reach the ledger's end by default (they are rare, and an admin expects to see what they just
 did), answering 503 with retry-after if that takes over 2 s.
+
+One concept at two layers: this is the admin API; its read queries are `app/services/admin.py`.
 """
 
 from __future__ import annotations

@@ -57,13 +57,24 @@ def chromium() -> str:
     return path
 
 
+_ARTIFACTS: list[Path] = []
+
+
 @pytest.fixture(scope="session")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     configured = os.environ.get("AINFERA_ARTIFACTS_DIR")
     path = Path(configured) if configured else tmp_path_factory.mktemp("console-artifacts")
     path.mkdir(parents=True, exist_ok=True)
-    print(f"\nconsole screenshots and receipts are kept in {path}")
+    _ARTIFACTS.append(path)
     return path
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Says where the screenshots and receipts of this run are, whatever the outcome."""
+    for path in _ARTIFACTS:
+        shots = sorted(p.name for p in path.glob("*.png"))
+        terminalreporter.write_line(
+            f"console artifacts ({len(shots)} screenshots, receipts): {path}")
 
 
 @dataclass

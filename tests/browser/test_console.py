@@ -248,6 +248,8 @@ def test_an_agent_key_sees_its_own_agent_and_no_admin_actions(
     expect(page.locator('#who [data-scope="agent"]')).to_contain_text("bot")
     own = api(console, f"/v1/usage/daily?days=30&agent={console.bot_id}", console.bot_key)
     expect(page.locator("#total-calls")).to_have_text(str(own["totals"]["calls"]))
+    expect(page.locator("#own-metrics")).to_be_visible()
+    expect(page.locator("#rollup")).to_have_count(0)  # the tenant's rollup is an admin's view
     page.click('#nav a[data-page="agents"]')
     expect(page.locator("#own-agent")).to_contain_text(console.bot_id)
     expect(page.locator("#new-agent")).to_have_count(0)

@@ -16,7 +16,7 @@ export async function render(view, { me }) {
   const own = admin ? null : me.agent.id;
   const [usage, rollup, agents, metrics] = await Promise.all([
     get(`/v1/usage/daily${query({ days: 30, by: "agent", agent: own })}`),
-    get("/v1/caps/rollup"),
+    admin ? get("/v1/caps/rollup") : Promise.resolve(null),
     admin ? get("/v1/admin/agents") : Promise.resolve(null),
     admin ? Promise.resolve(null) : get(`/v1/agents/${own}/metrics`),
   ]);
@@ -63,7 +63,7 @@ export async function render(view, { me }) {
       : [toggles, chartSlot]),
     el("div", { class: "two" },
       card("Today against each cap", capsToday(admin ? agents.data : [ownAgent(me, usage)])),
-      card("Caps rollup", rollupBox(rollup, admin))));
+      admin ? card("Caps rollup", rollupBox(rollup)) : card(`Agent ${me.agent.name}`, ownBox(metrics))));
   if (!noCalls) await draw();
 }
 
@@ -149,7 +149,17 @@ function capsToday(agents) {
   }));
 }
 
-function rollupBox(r, admin) {
+function ownBox(m) {
+  return el("dl", { class: "facts", id: "own-metrics" },
+    el("dt", {}, "Calls, 24 h"), el("dd", {}, count(m.calls)),
+    el("dt", {}, "Spent, 24 h"), el("dd", {}, money(m.cost_usd)),
+    el("dt", {}, "Error rate, 24 h"), el("dd", {}, percent(m.error_rate)),
+    el("dt", {}, "Latency p50 / p95"), el("dd", {}, `${ms(m.latency_p50_ms)} / ${ms(m.latency_p95_ms)}`),
+    el("dt", {}, "Held by calls in flight"), el("dd", {}, m.spend_today?.counters === "ok"
+      ? money(m.spend_today.reserved_usd) : el("span", { class: "badge bad" }, "counters unavailable")));
+}
+
+function rollupBox(r) {
   const budget = r.budget;
   return el("dl", { class: "facts", id: "rollup" },
     el("dt", {}, "Agents"), el("dd", { "data-k": "agents" }, count(r.agents)),
@@ -159,7 +169,6 @@ function rollupBox(r, admin) {
     el("dt", {}, "Held by calls in flight"), el("dd", {}, budget.counters === "ok"
       ? money(budget.reserved_usd) : el("span", { class: "badge bad" }, "counters unavailable")),
     el("dt", {}, "Quality breaches, 24 h"), el("dd", {}, count(r.breaches.quality)),
-    el("dt", {}, "Unreliable agents, 24 h"), el("dd", {}, count(r.breaches.reliability)),
-    admin ? null : el("dd", { class: "muted small" }, "The rollup covers the whole tenant."));
+    el("dt", {}, "Unreliable agents, 24 h"), el("dd", {}, count(r.breaches.reliability)));
 }
 

@@ -115,7 +115,8 @@ function headersBox(publicId, routed) {
     ["request-id", routed.request_id],
   ];
   return [el("pre", { class: "headers", id: "headers" }, headers.map(([k, v]) => `${k}: ${v}\n`)),
-    el("p", { class: "muted small" }, "As the call was answered; rebuilt from its recorded events.")];
+    el("p", { class: "muted small" }, "As the call was answered, rebuilt from its recorded events. "
+      + "A non-streamed answer also carried x-ainfera-ledger-position, a store position the events do not record.")];
 }
 
 function receiptBox(publicId, published) {

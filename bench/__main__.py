@@ -1,16 +1,20 @@
-"""`make bench`: every benchmark in sequence, a summary on stdout and docs/benchmarks.md.
+"""`make bench` (and `make bench-compare`): every benchmark in sequence, a summary on stdout and
+docs/benchmarks.md.
 
-Run: .venv/bin/python -m bench [--no-postgres] [--quick]
+Run: .venv/bin/python -m bench [--quick] [--litellm PATH] [--no-postgres] [--no-pin]
 
-1. gateway overhead, non-streamed (direct vs gateway, requests/s and latency)
-2. time to first byte, streamed (direct vs gateway, Anthropic SSE and OpenAI chunks)
-3. group commit vs one save per call (SQLite and PostgreSQL)
-4. bench/ledger_bench.py (the ledger math), run as a subprocess
+1. load (bench/gateway_bench.py): the direct ceiling, the stack floor, LiteLLM (--litellm,
+   the proxy binary make bench-compare installs), the gateway on PostgreSQL + Redis and on
+   SQLite, pinned model and routed, at 1 and 64 connections; CPU per request by process and
+   thread; projection lag during and after a long load; time to first byte, streamed
+2. group commit vs one save per call (SQLite and PostgreSQL)
+3. bench/ledger_bench.py (the ledger math), run as a subprocess
 
-Everything talks to loopback only: the fake upstream, the gateway, PostgreSQL and Redis are on
-127.0.0.1. PostgreSQL comes from AINFERA_BENCH_POSTGRES_URL, else AINFERA_TEST_POSTGRES_URL,
-else postgresql://postgres@127.0.0.1:5432/test; when it is unreachable its rows are skipped
-and the report says so.
+Everything talks to loopback only: the fake upstream, the servers under test, PostgreSQL and
+Redis are on 127.0.0.1. PostgreSQL comes from AINFERA_BENCH_POSTGRES_URL, else
+AINFERA_TEST_POSTGRES_URL, else postgresql://postgres@127.0.0.1:5432/test; Redis from
+AINFERA_BENCH_REDIS_URL, else AINFERA_TEST_REDIS_URL, else redis://127.0.0.1:6379/0. When one
+is unreachable its rows are skipped (or run without Redis) and the report says so.
 """
 
 from __future__ import annotations
@@ -33,9 +37,15 @@ import uvloop
 
 from bench.commit_bench import run_commit_benchmark
 from bench.common import ROOT, Section
-from bench.gateway_bench import Plan, run_gateway_benchmarks
+from bench.gateway_bench import LoadOutcome, run_load_benchmarks
+from bench.pinning import Pinning
+from bench.plan import Plan
+from bench.report import PG, SQLITE
+from bench.servers import Store
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 REPORT = ROOT / "docs" / "benchmarks.md"
 
 
@@ -45,7 +55,7 @@ def postgres_url(disabled: bool) -> tuple[str | None, str]:
         return None, "skipped (--no-postgres)"
     url = (os.environ.get("AINFERA_BENCH_POSTGRES_URL")
            or os.environ.get("AINFERA_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL)
-    if urlsplit(url).hostname not in {"127.0.0.1", "localhost", "::1"}:
+    if urlsplit(url).hostname not in LOOPBACK:
         return None, "skipped (benchmarks only talk to loopback)"
     try:
         with psycopg.connect(url, connect_timeout=3) as conn:
@@ -55,7 +65,28 @@ def postgres_url(disabled: bool) -> tuple[str | None, str]:
     return url, f"PostgreSQL {row[0] if row else '?'}"
 
 
-def machine_facts(pg: str) -> list[tuple[str, str]]:
+def redis_url(disabled: bool) -> tuple[str | None, str]:
+    """The Redis URL for the PostgreSQL gateway's spend counters (None: in-process counters),
+    and its server version or why not."""
+    if disabled:
+        return None, "skipped (--no-postgres)"
+    import redis
+
+    url = (os.environ.get("AINFERA_BENCH_REDIS_URL")
+           or os.environ.get("AINFERA_TEST_REDIS_URL") or DEFAULT_REDIS_URL)
+    if urlsplit(url).hostname not in LOOPBACK:
+        return None, "skipped (benchmarks only talk to loopback)"
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        info = client.info("server")
+    except redis.RedisError as exc:
+        return None, f"skipped (unreachable: {exc})"
+    finally:
+        client.close()
+    return url, f"Redis {info.get('redis_version', '?')}"
+
+
+def machine_facts(pg: str, rd: str) -> list[tuple[str, str]]:
     cpu = "?"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -78,6 +109,7 @@ def machine_facts(pg: str) -> list[tuple[str, str]]:
         ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
         ("SQLite", sqlite3.sqlite_version),
         ("PostgreSQL", pg),
+        ("Redis", rd),
         ("load average at start (1/5/15 min)", _loadavg()),
     ]
 
@@ -91,7 +123,7 @@ def _loadavg() -> str:
 
 def ledger_section() -> Section:
     began = time.perf_counter()
-    section = Section("4. Ledger math (bench/ledger_bench.py, 1,000,000 leaves)", ["figure"])
+    section = Section("Ledger math (bench/ledger_bench.py, 1,000,000 leaves)", ["figure"])
     done = subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, str(ROOT / "bench" / "ledger_bench.py")], cwd=ROOT,
         capture_output=True, text=True, timeout=240, check=False,
@@ -107,8 +139,40 @@ def ledger_section() -> Section:
     return section
 
 
+def setup_text(stores: list[Store], pinning: Pinning, load: LoadOutcome) -> str:
+    affinity = ", ".join(f"{name} {'/'.join(sorted(cores))}"
+                         for name, cores in load.affinity.items())
+    where = "; ".join(f"{s.label} ({_store_detail(s)})" for s in stores)
+    peer = (f" and the LiteLLM proxy ({load.litellm_version}, its own venv "
+            "bench/.litellm-venv)" if load.litellm_version else "")
+    return (
+        "Setup: processes on loopback, each with its own GIL. The load generator "
+        "(this process: aiohttp on uvloop, closed loop over kept-alive connections) and the "
+        "fake upstream (tests/fakes/upstream.py in bench/fake_server.py, on uvloop) are the "
+        "client side. One server under test runs at a time: the stack floor "
+        "(bench/floor_server.py: Litestar + msgspec + httpx over the aiohttp transport, "
+        "forwarding to the fake upstream), `ainfera serve` (1 uvicorn worker, uvloop + "
+        "httptools, started by tests/harness/gateway.py in its default topology: "
+        "AINFERA_PROJECTOR=process, the projector and checkpointer in a child process the "
+        f"gateway supervises){peer}. Stores: {where}. Core pinning: {pinning.describe()}, "
+        "set with sched_setaffinity (inherited at fork, re-applied to every thread of each "
+        "server's process tree); Cpus_allowed_list read back from /proc: "
+        f"{affinity or 'not recorded'}. PostgreSQL and Redis are the machine's shared "
+        "services and float over both cores. CPU is user + system time from "
+        "/proc/PID/stat and /proc/PID/task/TID/stat; the gateway's threads carry their "
+        "Python names (bench/threadnames/sitecustomize.py).")
+
+
+def _store_detail(store: Store) -> str:
+    if store.kind == "sqlite":
+        return "a fresh SQLite file, spend counters in process"
+    counters = "spend counters in Redis under a fresh key prefix" if store.redis_url \
+        else "Redis unreachable, spend counters in process"
+    return f"a fresh PostgreSQL schema, {counters}"
+
+
 def write_report(sections: list[Section], facts: list[tuple[str, str]], command: str,
-                 started: datetime, wall: float) -> None:
+                 started: datetime, wall: float, setup: str, quick: bool) -> None:
     lines = [
         "# Benchmarks",
         "",
@@ -116,6 +180,9 @@ def write_report(sections: list[Section], facts: list[tuple[str, str]], command:
         "Figures come from one run on one machine: compare the ratios, which hold across "
         "machines far better than the absolute numbers.",
         "",
+        *(["**This report comes from a `--quick` run: seconds-long rows that check the "
+           "harness works end to end. Its figures are not to be quoted; run `make bench` "
+           "(or `make bench-compare`) on a quiet machine for figures.**", ""] if quick else []),
         "| run | |",
         "| --- | --- |",
         f"| command | `{command}` |",
@@ -123,17 +190,15 @@ def write_report(sections: list[Section], facts: list[tuple[str, str]], command:
         f"| wall time of the whole run | {wall:.0f} s |",
         *(f"| {name} | {value} |" for name, value in facts),
         "",
-        "Setup: three processes on loopback, each with its own GIL: the load generator "
-        "(aiohttp on uvloop, closed loop over kept-alive connections), `ainfera serve` "
-        "(1 uvicorn worker, uvloop + httptools, in-process spend counters, projections "
-        "in-process unless the table says otherwise; started by tests/harness/gateway.py) "
-        "and the fake upstream "
-        "(tests/fakes/upstream.py in bench/fake_server.py, on uvloop). CPU shares are "
-        "user+system time over wall time, 100% = one core; the machine has "
-        f"{facts[0][1]}.",
+        setup,
+        "",
+        "Commands: `make bench` (everything but LiteLLM), `make bench-compare` (the same with "
+        "the LiteLLM rows; it creates bench/.litellm-venv first), `BENCH_ARGS=--quick` on "
+        "either for a smoke test of the harness whose figures are not to be quoted.",
         "",
     ]
-    for section in sections:
+    for number, section in enumerate(sections, 1):
+        section.title = f"{number}. {section.title}"
         lines.append(section.markdown())
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text("\n".join(lines))
@@ -141,28 +206,43 @@ def write_report(sections: list[Section], facts: list[tuple[str, str]], command:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--no-postgres", action="store_true",
+                        help="SQLite only (no PostgreSQL, no Redis)")
     parser.add_argument("--quick", action="store_true",
                         help="short runs (a smoke test of the benchmarks, not figures)")
+    parser.add_argument("--litellm", type=Path, metavar="PATH",
+                        help="the `litellm` proxy binary to measure beside the gateway "
+                             "(make bench-compare passes bench/.litellm-venv/bin/litellm)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     args = parser.parse_args()
+    if args.litellm is not None and not args.litellm.is_file():
+        parser.error(f"--litellm {args.litellm}: no such file (run make bench-compare)")
     started = datetime.now(UTC)
     began = time.perf_counter()
     pg_url, pg_fact = postgres_url(args.no_postgres)
-    facts = machine_facts(pg_fact)
-    plan = (Plan(duration=2.0, warmup=0.5, ttfb_n=30, ttfb_concurrent_n=32)
-            if args.quick else Plan())
+    rd_url, rd_fact = redis_url(args.no_postgres or pg_url is None)
+    facts = machine_facts(pg_fact, rd_fact)
+    plan = Plan.short() if args.quick else Plan()
+    pinning = Pinning.plan(enabled=not args.no_pin)
+    # Before anything is started: the fake upstream and the asyncio executor inherit it.
+    pinning.pin_self()
+    stores = [Store("sqlite", SQLITE)]
+    if pg_url:
+        stores.insert(0, Store("postgres", PG, pg_url, rd_url))
     sections: list[Section] = []
     with tempfile.TemporaryDirectory(prefix="ainfera-bench-") as tmp, \
             asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        sections += run_gateway_benchmarks(plan, Path(tmp), pg_url, runner)
-        print("benchmark 3: group commit", flush=True)
+        load = run_load_benchmarks(plan, Path(tmp), stores, args.litellm, pinning, runner)
+        sections += load.sections
+        print("group commit", flush=True)
         sections.append(run_commit_benchmark(Path(tmp), pg_url, runner,
-                                             duration=1.0 if args.quick else 4.0))
-    print("benchmark 4: ledger math", flush=True)
+                                             duration=plan.commit_duration))
+    print("ledger math", flush=True)
     sections.append(ledger_section())
     wall = time.perf_counter() - began
     command = " ".join(["python -m bench", *sys.argv[1:]])
-    write_report(sections, facts, command, started, wall)
+    write_report(sections, facts, command, started, wall, setup_text(stores, pinning, load),
+                 plan.quick)
     print()
     print(" ".join(f"{name}={value}" for name, value in facts[:2] + facts[4:5]))
     for section in sections:

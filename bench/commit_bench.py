@@ -128,7 +128,7 @@ def run_commit_benchmark(tmp: Path, postgres_url: str | None, runner: asyncio.Ru
                          duration: float = 4.0, tasks: int = 64) -> Section:
     began = time.perf_counter()
     section = Section(
-        f"3. Group commit (inferences of 5 events: Routed, then 4; {duration:.0f} s per row)",
+        f"Group commit (inferences of 5 events: Routed, then 4; {duration:g} s per row)",
         ["db", "mode", "inferences/s", "events/s", "vs naive sequential", "batches",
          "mean submissions/batch", "largest batch"],
     )

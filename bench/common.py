@@ -1,5 +1,5 @@
-"""What the benchmarks share: result sections, percentiles, per-process CPU accounting and the
-fake upstream process handle."""
+"""What the benchmarks share: result sections, percentiles, finding child processes and the fake
+upstream process handle. CPU accounting is bench/cpu.py."""
 
 from __future__ import annotations
 
@@ -7,13 +7,11 @@ import math
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-_TICK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -37,13 +35,14 @@ class Section:
             lines += ["| " + " | ".join(row) + " |" for row in self.rows]
             lines.append("")
         lines += [f"- {note}" for note in self.notes]
-        lines.append(f"- section wall time: {self.seconds:.1f} s")
+        if self.seconds:  # sections derived from another's rows have no time of their own
+            lines.append(f"- section wall time: {self.seconds:.1f} s")
         return "\n".join(lines) + "\n"
 
     def text(self) -> str:
         widths = [max(len(c), *(len(r[i]) for r in self.rows)) if self.rows else len(c)
                   for i, c in enumerate(self.columns)]
-        out = [f"== {self.title} ({self.seconds:.1f} s)"]
+        out = [f"== {self.title}" + (f" ({self.seconds:.1f} s)" if self.seconds else "")]
         if self.rows:
             out.append("  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=True)))
             out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))
@@ -65,13 +64,6 @@ def ms(seconds: float) -> str:
     return "n/a" if math.isnan(seconds) else f"{seconds * 1000:.1f}"
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) so far, from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
-
-
 def children_matching(word: str) -> list[int]:
     """Pids of this process's direct children whose command line contains `word`."""
     me, found = os.getpid(), []
@@ -88,33 +80,6 @@ def children_matching(word: str) -> list[int]:
         if ppid == me and word in cmdline:
             found.append(int(entry))
     return found
-
-
-class CpuMeter:
-    """CPU used by some processes between start() and stop(), as a share of one core."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-        self._start: dict[str, float] = {}
-        self._began = 0.0
-        self.share: dict[str, float] = {}
-
-    def start(self) -> None:
-        self._began = time.perf_counter()
-        self._start = {name: self._cpu(pid) for name, pid in self.pids.items()}
-
-    def stop(self) -> dict[str, float]:
-        wall = time.perf_counter() - self._began
-        self.share = {name: (self._cpu(pid) - self._start[name]) / wall
-                      for name, pid in self.pids.items()}
-        return self.share
-
-    @staticmethod
-    def _cpu(pid: int) -> float:
-        return time.process_time() if pid == os.getpid() else cpu_seconds(pid)
-
-    def describe(self) -> str:
-        return " ".join(f"{name} {share * 100:.0f}%" for name, share in self.share.items())
 
 
 class FakeServer:

@@ -1,376 +1,209 @@
-"""Benchmarks 1 and 2: the gateway's overhead on non-streamed calls and its added time to first
-byte on streamed ones, against the same fake upstream called directly.
+"""The load benchmarks of one run, in an order that keeps every ratio inside it: the direct
+ceiling, the stack floor, LiteLLM (with `--litellm`), the gateway on PostgreSQL + Redis (the
+production store) and on SQLite (the embedded default), each with its long lag run and its
+time-to-first-byte rows, then the floor again to show how much the machine drifted meanwhile.
 
-Three processes on loopback: this one (the load generator), `ainfera serve` (started by
-tests/harness/gateway.py's run_gateway) and the fake upstream (bench/fake_server.py).
+Processes on loopback, each with its own GIL: this one (the load generator), the fake upstream
+(bench/fake_server.py), and one server under test at a time, on the server core
+(bench/pinning.py): `ainfera serve` (tests/harness/gateway.py; its projector is a child process
+it supervises), the floor (bench/floor_server.py) or the LiteLLM proxy (bench/litellm_peer.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import re
-import subprocess
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
 
-import aiohttp
-
-from adapters.database import Database
-from adapters.migrations import migrate
-from bench.common import CpuMeter, FakeServer, Section, children_matching, ms, percentile
-from bench.loadgen import LoadResult, StreamTiming, closed_loop, streams
-from tests.harness.gateway import AINFERA, Gateway, run_gateway, scratch_database
-
-if TYPE_CHECKING:
-    from tests.fakes.upstream import FakeUpstream
-
-PROMPT = [{"role": "user", "content": "Say hello in five words."}]
-ANTHROPIC_HEADERS = {"x-api-key": "sk-ant-fake", "anthropic-version": "2023-06-01"}
-OPENAI_HEADERS = {"authorization": "Bearer sk-oai-fake"}
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str
-    url: str
-    headers: dict[str, str]
-    body: bytes
+from bench import report, servers
+from bench.common import FakeServer, Section
+from bench.litellm_peer import fetch_attempts, litellm, version
+from bench.overhead import LoadBench
+from bench.pinning import Pinning, allowed
+from bench.plan import Plan
+from bench.report import DIRECT, FLOOR, PG, PINNED, ROUTED, Results
+from bench.servers import Running, Store
+from bench.targets import (
+    Target,
+    direct_chat,
+    direct_messages,
+    gateway_chat,
+    gateway_messages,
+    messages_body,
+    probe,
+)
+from bench.ttfb import TTFB_NOTE, TtfbBench
 
 
-@dataclass(frozen=True)
-class Plan:
-    """How long each piece runs; the defaults keep the whole `make bench` near 4 minutes."""
-
-    duration: float = 6.0
-    warmup: float = 1.0
-    concurrency: tuple[int, ...] = (1, 32)
-    ttfb_n: int = 200
-    ttfb_concurrent_n: int = 192
-    ttfb_concurrency: int = 16
-    first_byte_delay: float = 0.05
-    chunk_delay: float = 0.001
+@dataclass
+class LoadOutcome:
+    sections: list[Section]
+    affinity: dict[str, set[str]] = field(default_factory=dict)
+    litellm_version: str = ""
 
 
-def messages_body(model: str, stream: bool) -> bytes:
-    return json.dumps({"model": model, "max_tokens": 64, "messages": PROMPT,
-                       "stream": stream}).encode()
+def _floor_target(floor: Running) -> Target:
+    # The floor forwards the body as it is, so it names the upstream's own model.
+    return Target(FLOOR, f"{floor.url}/v1/messages", {"x-api-key": "floor"},
+                  messages_body("up-claude", False))
 
 
-def chat_body(model: str, stream: bool) -> bytes:
-    body: dict[str, Any] = {"model": model, "max_tokens": 64, "messages": PROMPT,
-                            "stream": stream}
-    if stream:
-        body["stream_options"] = {"include_usage": True}
-    return json.dumps(body).encode()
+def _litellm_target(peer: Running, model: str) -> Target:
+    return Target("litellm", f"{peer.url}/v1/messages",
+                  {"authorization": f"Bearer {peer.key}", "anthropic-version": "2023-06-01"},
+                  messages_body(model, False))
 
 
-def direct_messages(fake: FakeServer, stream: bool) -> Target:
-    return Target("direct up-claude", f"{fake.base_url}/v1/messages", ANTHROPIC_HEADERS,
-                  messages_body("up-claude", stream))
-
-
-def direct_chat(fake: FakeServer, stream: bool) -> Target:
-    return Target("direct up-gpt", f"{fake.openai_base_url}/chat/completions", OPENAI_HEADERS,
-                  chat_body("up-gpt", stream))
-
-
-def gateway_messages(gw: Gateway, model: str, stream: bool) -> Target:
-    return Target(f"gateway {model}", f"{gw.url}/v1/messages", {"x-api-key": gw.key},
-                  messages_body(model, stream))
-
-
-def gateway_chat(gw: Gateway, model: str, stream: bool) -> Target:
-    return Target(f"gateway {model}", f"{gw.url}/v1/chat/completions",
-                  {"authorization": f"Bearer {gw.key}"}, chat_body(model, stream))
-
-
-class _RemoteFake:
-    """What run_gateway reads of a FakeUpstream (its base_url), for one in another process."""
-
-    def __init__(self, fake: FakeServer) -> None:
-        self.base_url = fake.base_url
-
-
-@contextmanager
-def gateway(kind: str, fake: FakeServer, tmp: Path, postgres_url: str,
-            split_projections: bool = False) -> Iterator[Gateway]:
-    """A gateway on a fresh database. `split_projections`: the projections run in a separate
-    `ainfera project` worker process (AINFERA_NO_INPROCESS_PROJECTIONS=1 on the gateway), the
-    documented multi-process deployment, instead of in the gateway's own process. The worker
-    starts first, on the migrated database, because the gateway rebuilds its spend counters
-    from the read models at start."""
-    fake_upstream = cast("FakeUpstream", _RemoteFake(fake))
-    with scratch_database(kind, tmp, postgres_url) as url:
-        if not split_projections:
-            with run_gateway(url, fake_upstream, tmp) as gw:
-                yield gw
-            return
-        migrate(Database.from_url(url))
-        log = (tmp / "project.log").open("w")
-        worker = subprocess.Popen(  # noqa: S603 - the project's own CLI
-            [AINFERA, "project"], env={**os.environ, "AINFERA_DATABASE_URL": url},
-            stdout=log, stderr=subprocess.STDOUT)
-        try:
-            with run_gateway(url, fake_upstream, tmp,
-                             {"AINFERA_NO_INPROCESS_PROJECTIONS": "1"}) as gw:
-                yield gw
-        finally:
-            worker.terminate()
-            worker.wait(30)
-            log.close()
-
-
-def child_pid(command: str) -> int | None:
-    pids = children_matching(command)
-    if len(pids) > 1:
-        raise RuntimeError(f"expected one `{command}` child, found {pids}")
-    return pids[0] if pids else None
-
-
-def gateway_pid() -> int:
-    pid = child_pid("ainfera serve")
-    if pid is None:
-        raise RuntimeError("no `ainfera serve` child is running")
-    return pid
-
-
-async def probe(target: Target) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """One request: its status, JSON body and headers (to see what the router chose)."""
-    async with aiohttp.ClientSession() as session, session.post(
-        target.url, data=target.body, headers={**target.headers,
-                                               "content-type": "application/json"}
-    ) as resp:
-        body = await resp.json(content_type=None)
-        return resp.status, body, dict(resp.headers)
-
-
-async def projection_lag(gw: Gateway) -> int:
-    """The largest projection lag the gateway reports on /metrics (events behind)."""
-    async with aiohttp.ClientSession() as session, session.get(f"{gw.url}/metrics") as resp:
-        text = await resp.text()
-    lags = [float(v) for v in re.findall(r"^ainfera_projection_lag_events\{.*\} (\S+)$", text,
-                                         flags=re.M)]
-    return int(max(lags, default=0))
-
-
-def _cpu(fake: FakeServer, gw: Gateway | None) -> CpuMeter:
-    pids = {"loadgen": os.getpid(), "fake": fake.pid}
-    if gw is not None:
-        pids["gateway"] = gateway_pid()
-        worker = child_pid("ainfera project")
-        if worker is not None:
-            pids["projector"] = worker
-    return CpuMeter(pids)
-
-
-class OverheadBench:
-    """Benchmark 1: requests/s and latency, direct and through the gateway."""
-
-    def __init__(self, plan: Plan, run: Callable[[Any], Any]) -> None:
-        self.plan = plan
-        self.run = run
-        self.direct: dict[int, LoadResult] = {}
-        self.best_gateway = 0.0
-        self.direct_loadgen_cpu = 0.0
-        self.section = Section(
-            "1. Gateway overhead, non-streamed (POST /v1/messages, closed loop, "
-            f"{plan.duration:g} s per row after {plan.warmup:g} s warm-up)",
-            ["target", "db", "projections", "conc", "req/s", "p50 ms", "p99 ms", "errors",
-             "gw/direct req/s", "added p50 ms", "CPU (share of one core)"],
-        )
-
-    def measure(self, target: Target, db: str, projections: str, fake: FakeServer,
-                gw: Gateway | None, concurrency: tuple[int, ...] | None = None) -> None:
-        for conc in concurrency or self.plan.concurrency:
-            meter = _cpu(fake, gw)
-            meter.start()
-            result: LoadResult = self.run(closed_loop(
-                target.url, target.headers, target.body, conc, self.plan.duration,
-                self.plan.warmup))
-            meter.stop()
-            p50 = percentile(result.latencies, 50)
-            if gw is None:
-                self.direct[conc] = result
-                self.direct_loadgen_cpu = max(self.direct_loadgen_cpu, meter.share["loadgen"])
-                ratio = added = "baseline"
-            else:
-                base = self.direct[conc]
-                ratio = f"{result.rps / base.rps:.3f}"
-                added = ms(p50 - percentile(base.latencies, 50))
-                self.best_gateway = max(self.best_gateway, result.rps)
-            self.section.add(target.name, db, projections, conc, f"{result.rps:,.0f}", ms(p50),
-                             ms(percentile(result.latencies, 99)), result.errors, ratio, added,
-                             meter.describe())
-            if result.errors:
-                self.section.notes.append(f"{target.name} c{conc}: {result.errors} errors, "
-                                          f"first: {result.first_error}")
-            print(f"  {target.name} [{db}, projections {projections}] c{conc}: "
-                  f"{result.rps:,.0f} req/s p50 {ms(p50)} ms ({meter.describe()})", flush=True)
-
-    def conclude(self) -> None:
-        ceiling = max((r.rps for r in self.direct.values()), default=0.0)
-        if ceiling and self.best_gateway:
-            self.section.notes.insert(0, (
-                f"direct rows measure the load generator + fake upstream ceiling: "
-                f"{ceiling:,.0f} req/s with the generator at "
-                f"{self.direct_loadgen_cpu * 100:.0f}% of a core, "
-                f"{ceiling / self.best_gateway:.0f}x the best gateway row, where the generator "
-                "uses a small share of a core: it is not what limits the gateway figures."))
-
-
-class TtfbBench:
-    """Benchmark 2: client-side time to first byte, direct vs through the gateway."""
-
-    def __init__(self, plan: Plan, run: Callable[[Any], Any]) -> None:
-        self.plan = plan
-        self.run = run
-        self.direct: dict[tuple[str, str], list[StreamTiming]] = {}
-        self.section = Section(
-            f"2. Time to first byte, streamed (upstream first_byte_delay "
-            f"{plan.first_byte_delay * 1000:.0f} ms, chunk_delay {plan.chunk_delay * 1000:.0f} ms"
-            ", 5-word reply)",
-            ["surface", "path", "db", "mode", "n", "TTFB p50 ms", "TTFB p99 ms",
-             "added p50 ms", "added p99 ms", "1st word p50 ms", "added 1st word p50 ms",
-             "last byte p50 ms", "errors"],
-        )
-
-    def measure(self, surface: str, target: Target, db: str, direct: bool,
-                concurrent: bool = True) -> None:
-        modes = [("sequential", self.plan.ttfb_n, 1)]
-        if concurrent:
-            modes.append((f"{self.plan.ttfb_concurrency} concurrent",
-                          self.plan.ttfb_concurrent_n, self.plan.ttfb_concurrency))
-        for mode, n, conc in modes:
-            timings: list[StreamTiming] = self.run(streams(target.url, target.headers,
-                                                           target.body, n, conc))
-            firsts = [t.first_byte for t in timings]
-            tokens = [t.first_token for t in timings]
-            errors = sum(t.status != 200 for t in timings)
-            if direct:
-                self.direct[(surface, mode)] = timings
-                add50 = add99 = add_word = "baseline"
-            else:
-                base = self.direct[(surface, mode)]
-                base_firsts = [t.first_byte for t in base]
-                add50 = ms(percentile(firsts, 50) - percentile(base_firsts, 50))
-                add99 = ms(percentile(firsts, 99) - percentile(base_firsts, 99))
-                add_word = ms(percentile(tokens, 50)
-                               - percentile([t.first_token for t in base], 50))
-            self.section.add(surface, target.name, db, mode, len(timings),
-                             ms(percentile(firsts, 50)), ms(percentile(firsts, 99)), add50,
-                             add99, ms(percentile(tokens, 50)), add_word,
-                             ms(percentile([t.last_byte for t in timings], 50)), errors)
-            print(f"  TTFB {surface} {target.name} [{db}] {mode}: p50 "
-                  f"{ms(percentile(firsts, 50))} ms p99 {ms(percentile(firsts, 99))} ms",
-                  flush=True)
-
-    def native_check(self, fake: FakeServer, gw: Gateway) -> None:
-        """A slow stream (20 words, frames 50 ms apart): through the gateway the client's first
-        byte must arrive long before the upstream sends its last."""
-        fake.script_all(self.plan.first_byte_delay, 0.05, 20)
-        try:
-            checks = [
-                ("messages", direct_messages(fake, True),
-                 gateway_messages(gw, "fake-claude", True)),
-                ("chat", direct_chat(fake, True), gateway_chat(gw, "fake-gpt", True)),
-            ]
-            for surface, direct, through in checks:
-                upstream: list[StreamTiming] = self.run(
-                    streams(direct.url, direct.headers, direct.body, 3, 1))
-                relayed: list[StreamTiming] = self.run(
-                    streams(through.url, through.headers, through.body, 3, 1))
-
-                def p50(timings: list[StreamTiming], what: str) -> float:
-                    return percentile([getattr(t, what) for t in timings], 50)
-
-                up_last, gw_first = p50(upstream, "last_byte"), p50(relayed, "first_byte")
-                verdict = ("native: first byte long before the upstream's last"
-                           if gw_first < up_last / 3 else "NOT native (buffered?)")
-                self.section.notes.append(
-                    f"native check ({surface}, {int(p50(upstream, 'frames'))} upstream frames "
-                    f"50 ms apart, median of 3): direct first byte "
-                    f"{ms(p50(upstream, 'first_byte'))} / first word "
-                    f"{ms(p50(upstream, 'first_token'))} / last byte "
-                    f"{ms(up_last)} ms; gateway first byte {ms(gw_first)} / first word "
-                    f"{ms(p50(relayed, 'first_token'))} / last byte "
-                    f"{ms(p50(relayed, 'last_byte'))} ms -> {verdict}")
-        finally:
-            fake.script_all(self.plan.first_byte_delay, self.plan.chunk_delay, 5)
-
-
-def run_gateway_benchmarks(plan: Plan, tmp: Path, postgres_url: str | None,
-                           runner: asyncio.Runner) -> list[Section]:
+def run_load_benchmarks(plan: Plan, tmp: Path, stores: list[Store], litellm_bin: Path | None,
+                        pinning: Pinning, runner: asyncio.Runner) -> LoadOutcome:
     run = runner.run
-    overhead = OverheadBench(plan, run)
+    res = Results(low=min(plan.concurrency), high=max(plan.concurrency))
+    outcome = LoadOutcome([])
+    headline_notes: list[str] = []
     ttfb = TtfbBench(plan, run)
     ttfb_seconds = 0.0
     began = time.perf_counter()
+
+    def note_affinity(found: dict[str, str]) -> None:
+        for name, cores in found.items():
+            outcome.affinity.setdefault(name, set()).add(cores)
+
     with FakeServer() as fake:
-        print("benchmark 1: direct baseline (load generator + fake upstream ceiling)", flush=True)
-        overhead.measure(direct_messages(fake, False), "-", "-", fake, None)
-        kinds = [("sqlite", "SQLite")]
-        if postgres_url:
-            kinds.append(("postgres", "PostgreSQL"))
-        for kind, label in kinds:
-            work = tmp / kind
+        note_affinity({"load generator": allowed(os.getpid()), "fake upstream": allowed(fake.pid)})
+        load = LoadBench(plan, run, fake)
+        print("load: direct to the fake upstream (the generator + upstream ceiling)", flush=True)
+        res.rows += load.measure(direct_messages(fake.base_url, False), DIRECT, "-", None)
+
+        print("load: the floor", flush=True)
+        with servers.floor(fake, tmp, pinning) as floor:
+            note_affinity(floor.affinity)
+            res.rows += load.measure(_floor_target(floor), FLOOR, "-", floor)
+
+        if litellm_bin is not None:
+            outcome.litellm_version = version(litellm_bin)
+            res.litellm = report.litellm_name(outcome.litellm_version)
+            print(f"load: {res.litellm}", flush=True)
+            with litellm(litellm_bin, fake, tmp, pinning) as peer:
+                note_affinity(peer.affinity)
+                target = _litellm_target(peer, "fake-claude")
+                status, body, _ = run(probe(target))
+                if status != 200:
+                    raise RuntimeError(f"LiteLLM probe failed: {status} {body}")
+                res.rows += load.measure(target, res.litellm, "-", peer)
+            fetches = fetch_attempts(tmp / "litellm" / "litellm.log")
+            headline_notes.append(
+                f"LiteLLM {outcome.litellm_version}: its own `litellm` CLI (uvicorn, "
+                "--num_workers 1, its access log off as ours is), no database, master key auth, "
+                "the fake upstream as an "
+                "`anthropic/` deployment, called on its /v1/messages with the same body; "
+                f"LITELLM_LOCAL_MODEL_COST_MAP=True and the other local-only switches set; "
+                f"fetch attempts in its log: {fetches}.")
+
+        t0 = time.perf_counter()
+        fake.script_all(plan.first_byte_delay, plan.chunk_delay, 5)
+        try:
+            ttfb.measure("messages", direct_messages(fake.base_url, True), "-", True)
+            ttfb.measure("chat", direct_chat(fake.base_url, True), "-", True)
+        finally:
+            fake.script_all(0.0, 0.0, 5)
+        ttfb_seconds += time.perf_counter() - t0
+
+        for index, store in enumerate(stores):
+            work = tmp / store.kind
             work.mkdir()
-            with gateway(kind, fake, work, postgres_url or "") as gw:
-                status, body, headers = run(probe(gateway_messages(gw, "ainfera-inference",
-                                                                   False)))
+            print(f"load: the gateway on {store.label}", flush=True)
+            with servers.gateway(store, fake, work, pinning) as gw:
+                note_affinity(gw.affinity)
+                routed = gateway_messages(gw.url, gw.key, "ainfera-inference", False)
+                status, body, headers = run(probe(routed))
                 if status != 200:
                     raise RuntimeError(f"gateway probe failed: {status} {body}")
-                overhead.measure(gateway_messages(gw, "fake-claude", False), label,
-                                 "in-process", fake, gw)
-                overhead.measure(gateway_messages(gw, "ainfera-inference", False), label,
-                                 "in-process", fake, gw)
-                if kind == "sqlite":
-                    overhead.section.notes.append(
-                        f"`ainfera-inference` (routed) chose {body.get('model')} (router "
+                if index == 0:
+                    headline_notes.append(
+                        f"routed (`ainfera-inference`) chose {body.get('model')} (router "
                         f"{headers.get('x-ainfera-router')}): the cheapest model above the "
                         "quality floor, an OpenAI-protocol upstream, so routed rows include "
                         "Anthropic->OpenAI->Anthropic translation.")
-                lag = run(projection_lag(gw))
-                overhead.section.notes.append(
-                    f"{label}, in-process projections: largest projection lag on /metrics "
-                    f"right after the load: {lag} events")
-                print(f"benchmark 2 [{label}]: time to first byte", flush=True)
+                pinned = gateway_messages(gw.url, gw.key, "fake-claude", False)
+                res.rows += load.measure(pinned, PINNED, store.label, gw)
+                res.rows += load.measure(routed, ROUTED, store.label, gw)
+                res.lag_runs.append(load.lag_run(pinned, PINNED, store.label, gw))
+
+                print(f"time to first byte: the gateway on {store.label}", flush=True)
                 t0 = time.perf_counter()
                 fake.script_all(plan.first_byte_delay, plan.chunk_delay, 5)
                 try:
-                    if kind == "sqlite":
-                        ttfb.measure("messages", direct_messages(fake, True), "-", True)
-                        ttfb.measure("chat", direct_chat(fake, True), "-", True)
-                    concurrent = kind == "sqlite"
-                    ttfb.measure("messages", gateway_messages(gw, "fake-claude", True), label,
-                                 False, concurrent)
-                    ttfb.measure("chat", gateway_chat(gw, "fake-gpt", True), label, False,
-                                 concurrent)
-                    if kind == "sqlite":
+                    ttfb.measure("messages", gateway_messages(gw.url, gw.key, "fake-claude",
+                                                              True), store.label, False)
+                    ttfb.measure("chat", gateway_chat(gw.url, gw.key, "fake-gpt", True),
+                                 store.label, False)
+                    if index == 0:
                         ttfb.native_check(fake, gw)
                 finally:
                     fake.script_all(0.0, 0.0, 5)
                 ttfb_seconds += time.perf_counter() - t0
-        work = tmp / "sqlite-split"
-        work.mkdir()
-        with gateway("sqlite", fake, work, "", split_projections=True) as gw:
-            overhead.measure(gateway_messages(gw, "fake-claude", False), "SQLite",
-                             "own process", fake, gw)
-            lag = run(projection_lag(gw))
-            overhead.section.notes.append(
-                f"SQLite, projections in an `ainfera project` process: largest projection lag "
-                f"right after the load: {lag} events")
-    overhead.conclude()
-    overhead.section.seconds = time.perf_counter() - began - ttfb_seconds
+
+        print("load: the floor again (drift over the run)", flush=True)
+        with servers.floor(fake, tmp, pinning) as floor:
+            res.floor_again = load.measure(_floor_target(floor), FLOOR, "-", floor)
+
+    headline_notes += _drift(res)
+    wall = time.perf_counter() - began - ttfb_seconds
+    outcome.sections = _sections(res, plan, headline_notes, wall)
     ttfb.section.seconds = ttfb_seconds
-    ttfb.section.notes.insert(0, (
-        "TTFB = client-side time from sending the request to the first body bytes; 1st word = "
-        "to the bytes carrying the first generated word; added = gateway percentile minus "
-        "direct percentile: everything the gateway puts between the upstream's first byte and "
-        "ours (auth, routing, the write-ahead Routed commit, dispatch, priming, re-encoding)."))
-    return [overhead.section, ttfb.section]
+    ttfb.section.notes.insert(0, TTFB_NOTE)
+    outcome.sections.append(ttfb.section)
+    return outcome
+
+
+def _drift(res: Results) -> list[str]:
+    notes = []
+    for again in res.floor_again:
+        first = res.floor(again.conc)
+        if first is not None and first.rps:
+            notes.append(f"the floor measured again at the end, c{again.conc}: "
+                         f"{again.rps:,.0f} req/s vs {first.rps:,.0f} at the start "
+                         f"({again.rps / first.rps - 1:+.0%}); ratios use the first.")
+    return notes
+
+
+def _sections(res: Results, plan: Plan, notes: list[str], wall: float) -> list[Section]:
+    quick = " (--quick: short runs, a smoke test; do not quote these figures)" \
+        if plan.quick else ""
+    lo, hi = res.low, res.high
+    head = report.headline(
+        res, f"Headline: non-streamed POST /v1/messages, closed loop, {plan.duration:g} s per "
+             f"row after {plan.warmup:g} s warm-up{quick}")
+    head.notes = [
+        f"added p50 = the row's p50 minus the direct row's p50 at the same concurrency; "
+        f"'added p50 vs floor's' divides it by the floor's (c{lo}); 'share of floor req/s' "
+        f"divides req/s by the floor's at c{hi}. CPU ms/req is the server under test's user + "
+        "system CPU (its projector child included) over the counted requests.",
+        *notes,
+    ]
+    head.seconds = wall
+    thread_rows = [(r.name, r) for r in res.rows
+                   if r.conc == hi and r.name not in (DIRECT, PINNED, ROUTED)]
+    thread_rows += [(f"{run.row.name} (lag run)", run.row) for run in res.lag_runs]
+    sections = [
+        head,
+        report.targets(res),
+        report.details(res, f"Every load row{quick}"),
+        report.cpu_by_process(res, "CPU per request by process (ms of user + system CPU per "
+                                   "counted request)"),
+        report.cpu_by_thread(res, f"CPU per request by thread (the floor and LiteLLM at c{hi}; "
+                                  f"the gateway and its projector during the lag runs)",
+                             thread_rows),
+        report.lag(res, f"Projection lag during and after a {plan.lag_duration:g} s load at "
+                        f"{plan.lag_concurrency} connections (gateway, pinned model, no warm-up)"),
+    ]
+    sections[-1].notes.insert(0, (
+        f"sampled from /metrics every {plan.lag_period:g} s during the load and every 0.05 s "
+        "after it; seconds of events = how long before the sample the store held the last "
+        "event the slowest projection had applied (resolution: the sampling period). The "
+        "projector's CPU is counted from the load's start until every lag reads 0 again, so "
+        "it includes the catch-up; the gateway's over the load alone. Lag also appears per "
+        f"row in 'Every load row' (sampled the same way), and {PG} is the target of record."))
+    return sections

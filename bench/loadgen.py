@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -45,9 +45,12 @@ def _session(concurrency: int) -> aiohttp.ClientSession:
 
 
 async def closed_loop(url: str, headers: Mapping[str, str], body: bytes, concurrency: int,
-                      duration: float, warmup: float = 1.0) -> LoadResult:
+                      duration: float, warmup: float = 1.0,
+                      window: Callable[[bool], None] | None = None) -> LoadResult:
     """`concurrency` workers each send the next request as soon as the last is answered, for
-    `duration` seconds after a `warmup` whose requests are not counted."""
+    `duration` seconds after a `warmup` whose requests are not counted. `window(True)` is
+    called as the counted part begins and `window(False)` as it ends (when its last request
+    is answered), so CPU and lag are measured over exactly the requests counted."""
     async with _session(concurrency) as session:
         result = LoadResult(0, 0, 0.0)
         sent_headers = {**headers, "content-type": "application/json"}
@@ -74,9 +77,13 @@ async def closed_loop(url: str, headers: Mapping[str, str], body: bytes, concurr
         if warmup:
             end = time.perf_counter() + warmup
             await asyncio.gather(*(worker(end, False) for _ in range(concurrency)))
+        if window is not None:
+            window(True)
         began = time.perf_counter()
         await asyncio.gather(*(worker(began + duration, True) for _ in range(concurrency)))
         result.elapsed = time.perf_counter() - began
+        if window is not None:
+            window(False)
         return result
 
 

@@ -158,7 +158,8 @@ def setup_text(stores: list[Store], pinning: Pinning, load: LoadOutcome) -> str:
         "set with sched_setaffinity (inherited at fork, re-applied to every thread of each "
         "server's process tree); Cpus_allowed_list read back from /proc: "
         f"{affinity or 'not recorded'}. PostgreSQL and Redis are the machine's shared "
-        "services and float over both cores. CPU is user + system time from "
+        "services and float over both cores; the group-commit and ledger sections measure "
+        "one process alone and run unpinned. CPU is user + system time from "
         "/proc/PID/stat and /proc/PID/task/TID/stat; the gateway's threads carry their "
         "Python names (bench/threadnames/sitecustomize.py).")
 
@@ -234,6 +235,7 @@ def main() -> None:
             asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         load = run_load_benchmarks(plan, Path(tmp), stores, args.litellm, pinning, runner)
         sections += load.sections
+        pinning.unpin_self()
         print("group commit", flush=True)
         sections.append(run_commit_benchmark(Path(tmp), pg_url, runner,
                                              duration=plan.commit_duration))

@@ -64,6 +64,9 @@ def run_load_benchmarks(plan: Plan, tmp: Path, stores: list[Store], litellm_bin:
     headline_notes: list[str] = []
     ttfb = TtfbBench(plan, run)
     ttfb_seconds = 0.0
+    verified = Section("`ainfera verify` after each gateway's rows (every read model rebuilt "
+                       "and diffed, the ledger, the Redis counters)",
+                       ["store", "result", "seconds", "its last line"])
     began = time.perf_counter()
 
     def note_affinity(found: dict[str, str]) -> None:
@@ -145,16 +148,22 @@ def run_load_benchmarks(plan: Plan, tmp: Path, stores: list[Store], litellm_bin:
                     fake.script_all(0.0, 0.0, 5)
                 ttfb_seconds += time.perf_counter() - t0
 
+                print(f"ainfera verify: the gateway on {store.label}", flush=True)
+                result = servers.verify(gw, pinning, plan.verify_wait)
+                verified.seconds += result.seconds
+                verified.add(store.label, "passed" if result.ok else "**failed**",
+                             f"{result.seconds:.1f}", result.said)
+
         print("load: the floor again (drift over the run)", flush=True)
         with servers.floor(fake, tmp, pinning) as floor:
             res.floor_again = load.measure(_floor_target(floor), FLOOR, "-", floor)
 
     headline_notes += _drift(res)
-    wall = time.perf_counter() - began - ttfb_seconds
+    wall = time.perf_counter() - began - ttfb_seconds - verified.seconds
     outcome.sections = _sections(res, plan, headline_notes, wall)
     ttfb.section.seconds = ttfb_seconds
     ttfb.section.notes.insert(0, TTFB_NOTE)
-    outcome.sections.append(ttfb.section)
+    outcome.sections += [ttfb.section, verified]
     return outcome
 
 

@@ -99,13 +99,18 @@ class LagSeries:
         return (inside[-1].latest - inside[0].latest) / (inside[-1].at - inside[0].at)
 
 
+# A bound on one sampler besides its stop event: longer than any load of the bench.
+MAX_SAMPLING_S = 3600.0
+
+
 async def sample_until(url: str, stop: asyncio.Event, period: float,
                        series: LagSeries) -> None:
-    """Appends a sample every `period` seconds until `stop` is set, over one connection of its
-    own (the load's connections are not touched)."""
+    """Appends a sample every `period` seconds until `stop` is set (or MAX_SAMPLING_S), over
+    one connection of its own (the load's connections are not touched)."""
     timeout = aiohttp.ClientTimeout(total=10)
+    deadline = time.perf_counter() + MAX_SAMPLING_S
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        while not stop.is_set():
+        while not stop.is_set() and time.perf_counter() < deadline:
             sample = await read_lag(session, url)
             if sample is not None:
                 series.samples.append(sample)

@@ -29,6 +29,7 @@ class Pinning:
 
     server: frozenset[int]
     client: frozenset[int]
+    everything: frozenset[int] = frozenset()  # the cores this process could use at start
 
     @property
     def active(self) -> bool:
@@ -38,10 +39,10 @@ class Pinning:
     def plan(cls, enabled: bool = True) -> Pinning:
         cores = sorted(os.sched_getaffinity(0))
         if not enabled or len(cores) < 2:
-            return cls(frozenset(), frozenset())
+            return cls(frozenset(), frozenset(), frozenset(cores))
         # The first usable core serves, the rest (one on a 2-core box) load: the server is the
         # single-worker process under test, the client side is two processes that use little.
-        return cls(frozenset(cores[:1]), frozenset(cores[1:]))
+        return cls(frozenset(cores[:1]), frozenset(cores[1:]), frozenset(cores))
 
     def describe(self) -> str:
         if not self.active:
@@ -54,6 +55,12 @@ class Pinning:
         that should inherit them (the fake upstream, the asyncio default executor)."""
         if self.active:
             os.sched_setaffinity(0, self.client)
+
+    def unpin_self(self) -> None:
+        """Back to every core, for the benchmarks that measure one process alone (group
+        commit, ledger math), as they always ran."""
+        if self.active:
+            os.sched_setaffinity(0, self.everything)
 
     @contextmanager
     def spawning_server(self) -> Iterator[None]:

@@ -23,8 +23,10 @@ class Plan:
     first_byte_delay: float = 0.05
     chunk_delay: float = 0.001
     commit_duration: float = 4.0
+    verify_wait: float = 600.0  # `ainfera verify` on each gateway's store after its rows
 
     @classmethod
     def short(cls) -> Plan:
         return cls(quick=True, duration=2.0, warmup=0.5, lag_duration=5.0, catch_up_timeout=60.0,
-                   ttfb_n=30, ttfb_concurrent_n=32, commit_duration=1.0)
+                   ttfb_n=30, ttfb_concurrent_n=32, commit_duration=1.0,
+                   verify_wait=180.0)

@@ -71,8 +71,17 @@ class Results:
         for row in self.rows:
             if row.name != DIRECT and (row.name, row.store) not in seen:
                 seen.append((row.name, row.store))
-        order = {FLOOR: 0, PINNED: 1, ROUTED: 2}
-        return sorted(seen, key=lambda ns: (order.get(ns[0], 3), ns[1] != PG))
+        # The floor, then the gateway on PostgreSQL + Redis (pinned, routed), then on SQLite,
+        # then the peer.
+        def rank(name_store: tuple[str, str]) -> tuple[int, int, int]:
+            name, store = name_store
+            if name == FLOOR:
+                return (0, 0, 0)
+            if name in (PINNED, ROUTED):
+                return (1, store != PG, name == ROUTED)
+            return (2, 0, 0)
+
+        return sorted(seen, key=rank)
 
 
 def _f(value: float, spec: str = ".2f", suffix: str = "") -> str:

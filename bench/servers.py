@@ -21,7 +21,7 @@ import httpx
 from bench.common import ROOT, FakeServer, children_matching
 from bench.cpu import Watched
 from bench.pinning import Pinning, allowed, descendants
-from tests.harness.gateway import Gateway, free_port, run_gateway, scratch_database
+from tests.harness.gateway import AINFERA, Gateway, free_port, run_gateway, scratch_database
 
 if TYPE_CHECKING:
     from tests.fakes.upstream import FakeUpstream
@@ -47,6 +47,7 @@ class Running:
     url: str
     pid: int
     key: str = ""
+    env: dict[str, str] = field(default_factory=dict)  # a gateway's settings, for its CLI
     tree: bool = False  # the floor and LiteLLM: any worker they fork counts as theirs
     affinity: dict[str, str] = field(default_factory=dict)
 
@@ -104,7 +105,10 @@ def gateway(store: Store, fake: FakeServer, tmp: Path, pinning: Pinning) -> Iter
             pids = children_matching("ainfera serve")
             if len(pids) != 1:
                 raise RuntimeError(f"expected one `ainfera serve` child, found {pids}")
-            running = Running("gateway", gw.url, pids[0], gw.key)
+            settings = {**env, "AINFERA_DATABASE_URL": gw.database_url,
+                        "AINFERA_SIGNING_KEY_FILE": gw.signing_key_file,
+                        "AINFERA_CONFIG": str(tmp / "ainfera.toml")}
+            running = Running("gateway", gw.url, pids[0], gw.key, settings)
             pinning.pin_server_tree(running.pid)
             running.affinity["gateway"] = allowed(running.pid)
             projector = running.projector_pid()
@@ -113,6 +117,32 @@ def gateway(store: Store, fake: FakeServer, tmp: Path, pinning: Pinning) -> Iter
     finally:
         if store.redis_url:
             _forget_redis_keys(store.redis_url, prefix)
+
+
+@dataclass(frozen=True)
+class Verified:
+    ok: bool
+    seconds: float
+    said: str  # its last line of output (or why it did not finish)
+
+
+def verify(gw: Running, pinning: Pinning, wait: float) -> Verified:
+    """`ainfera verify` on a gateway's store and counters (rebuilds every read model into scratch
+    tables and diffs them, checks the ledger and the Redis counters), on the server core."""
+    began = time.perf_counter()
+    with pinning.spawning_server():
+        proc = subprocess.Popen(  # noqa: S603 - the project's own CLI
+            [AINFERA, "verify"], env={**os.environ, **gw.env}, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate(timeout=wait)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return Verified(False, time.perf_counter() - began, f"did not finish in {wait:.0f} s")
+    lines = [line for line in out.splitlines() if line.strip()]
+    return Verified(proc.returncode == 0, time.perf_counter() - began,
+                    lines[-1] if lines else f"exit {proc.returncode}")
 
 
 def _forget_redis_keys(url: str, prefix: str) -> None:

@@ -193,6 +193,7 @@ def _sections(res: Results, plan: Plan, notes: list[str], wall: float) -> list[S
         *notes,
     ]
     head.seconds = wall
+    peer = " and LiteLLM" if res.litellm else ""
     thread_rows = [(r.name, r) for r in res.rows
                    if r.conc == hi and r.name not in (DIRECT, PINNED, ROUTED)]
     thread_rows += [(f"{run.row.name} (lag run)", run.row) for run in res.lag_runs]
@@ -202,8 +203,8 @@ def _sections(res: Results, plan: Plan, notes: list[str], wall: float) -> list[S
         report.details(res, f"Every load row{quick}"),
         report.cpu_by_process(res, "CPU per request by process (ms of user + system CPU per "
                                    "counted request)"),
-        report.cpu_by_thread(res, f"CPU per request by thread (the floor and LiteLLM at c{hi}; "
-                                  f"the gateway and its projector during the lag runs)",
+        report.cpu_by_thread(res, f"CPU per request by thread (the floor{peer} at c{hi}; the "
+                                  "gateway and its projector during the lag runs)",
                              thread_rows),
         report.lag(res, f"Projection lag during and after a {plan.lag_duration:g} s load at "
                         f"{plan.lag_concurrency} connections (gateway, pinned model, no warm-up)"),

@@ -198,6 +198,7 @@ def server_process(label: str, command: list[str], env: dict[str, str], cwd: Pat
 @contextmanager
 def floor(fake: FakeServer, tmp: Path, pinning: Pinning) -> Iterator[Running]:
     command = [sys.executable, "-m", "bench.floor_server", "--upstream", fake.base_url]
-    with server_process("floor", command, {**os.environ, "PYTHONPATH": str(ROOT)}, ROOT,
-                  tmp / "floor.log", "/healthz", pinning, 60) as running:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(THREAD_NAMES), str(ROOT)))}
+    with server_process("floor", command, env, ROOT, tmp / "floor.log", "/healthz", pinning,
+                        60) as running:
         yield running

@@ -1,6 +1,6 @@
-"""How long each piece of `make bench` runs. The defaults are the figures of record (the whole
-run near 7 minutes on a 2-core box, 9 with LiteLLM); `--quick` is a smoke test of the harness,
-whose figures are not to be quoted."""
+"""How long each piece of `make bench` runs. The defaults give the figures of record (the report
+states the whole run's wall time; estimated at 8 to 10 minutes on a 2-core box, not yet timed
+on a quiet one); `--quick` is a smoke test of the harness, whose figures are not to be quoted."""
 
 from __future__ import annotations
 

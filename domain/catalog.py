@@ -21,6 +21,9 @@ from types import MappingProxyType
 from typing import Any, Final
 
 PROVIDER_KINDS: Final = frozenset({"anthropic", "openai", "gemini"})
+# The names a model's output limit goes by upstream: OpenAI's reasoning models refuse the
+# legacy `max_tokens`; most OpenAI-compatible servers know only it.
+MAX_TOKENS_FIELDS: Final = ("max_tokens", "max_completion_tokens")
 CANONICAL_ROUTER: Final = "ainfera-inference"
 LEGACY_ALIASES: Final = ("ainfera-mithril", "ainfera-auto", "ainfera/auto")
 CATALOG_FORMAT: Final = "ainfera-catalog/v1"
@@ -30,6 +33,7 @@ _KEYS: Final = {
     "router": frozenset({"canonical", "aliases", "default_min_quality"}),
     "model": frozenset(
         {"slug", "provider", "upstream_model", "quality", "supports_tools", "aa_index_source"}
+        | {"supports_structured_output", "supports_thinking", "max_tokens_field"}
         | {"max_output_tokens", "context_window", "price_version"}
         | {f"{price}_usd_per_mtok" for price in _PRICES}
     ),
@@ -71,7 +75,12 @@ class Provider:
 
 @dataclass(frozen=True)
 class Model:
-    """A model clients may pin by `slug`; prices are US dollars per million tokens."""
+    """A model clients may pin by `slug`; prices are US dollars per million tokens.
+
+    The `supports_*` flags say what a request may need of it (a JSON-schema answer, thinking):
+    the router never chooses a model lacking what a call needs, and a call pinned to one is
+    refused. `max_tokens_field` is the name an OpenAI-compatible backend takes the output
+    limit under."""
 
     slug: str
     provider: str
@@ -86,12 +95,30 @@ class Model:
     aa_index_source: str | None = None
     max_output_tokens: int | None = None
     context_window: int | None = None
+    supports_structured_output: bool = False
+    supports_thinking: bool = False
+    max_tokens_field: str = "max_tokens"
+
+    def supports(self, capability: str) -> bool:
+        """Whether the model has a capability named as `domain.protocols.fates` names them
+        (`tools`, `structured_output`, `thinking`)."""
+        return bool(getattr(self, f"supports_{capability}"))
 
     def as_dict(self) -> dict[str, Any]:
+        # Keys added after the catalog format was fixed enter it only when set, so a catalog
+        # that does not use them keeps the ruleset hash its recorded decisions carry.
         return {
             key: decimal_str(value) if isinstance(value, Decimal) else value
             for key, value in vars(self).items()
+            if key not in _LATER_DEFAULTS or value != _LATER_DEFAULTS[key]
         }
+
+
+_LATER_DEFAULTS: Final = {
+    "supports_structured_output": False,
+    "supports_thinking": False,
+    "max_tokens_field": "max_tokens",
+}
 
 
 @dataclass(frozen=True)
@@ -185,6 +212,10 @@ def catalog_from_dict(data: Mapping[str, Any], source: str = "<config>") -> Cata
             raise table.fail("provider", f"{model.provider!r} is not under [providers] ({known})")
         if model.slug in models:
             raise table.fail("slug", f"{model.slug!r} is already used by an earlier model")
+        kind = providers[model.provider].kind
+        if model.max_tokens_field != "max_tokens" and kind != "openai":
+            raise table.fail("max_tokens_field", f"applies to openai providers only, and "
+                             f"{model.provider!r} is {kind}")
         models[model.slug] = model
     return Catalog(tuple(providers.values()), tuple(models.values()), router)
 
@@ -236,6 +267,9 @@ def _read_model(table: _Table, router: RouterConfig) -> Model:
         aa_index_source=table.optional_text("aa_index_source"),
         max_output_tokens=table.count("max_output_tokens"),
         context_window=table.count("context_window"),
+        supports_structured_output=table.flag("supports_structured_output"),
+        supports_thinking=table.flag("supports_thinking"),
+        max_tokens_field=table.choice("max_tokens_field", MAX_TOKENS_FIELDS),
     )
 
 
@@ -270,6 +304,13 @@ class _Table:
         value = self.given(key, default)
         if not isinstance(value, str) or not value.strip():
             raise self.fail(key, f"must be a non-empty string, not {_kind(value)}")
+        return value
+
+    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
+        """One of `allowed`; the first is the default."""
+        value = self.text(key, allowed[0])
+        if value not in allowed:
+            raise self.fail(key, f"must be one of {', '.join(allowed)}, not {value!r}")
         return value
 
     def optional_text(self, key: str) -> str | None:
@@ -331,7 +372,9 @@ def default_catalog() -> Catalog:
         "gemini": ("https://generativelanguage.googleapis.com", "GEMINI_API_KEY"),
     }
     # slug, upstream model, quality, prices (input, output, cache read, cache write), context
-    # window, max output tokens. The provider is the slug's vendor.
+    # window, max output tokens. The provider is the slug's vendor. Every model here takes
+    # tools, JSON-schema answers and thinking; OpenAI's GPT-5 family are reasoning models, which
+    # take their output limit as `max_completion_tokens`.
     rows = [
         ("claude-sonnet-4-5", "claude-sonnet-4-5-20250929", "0.80", "3.00 15.00 0.30 3.75",
          200_000, 64_000),
@@ -353,9 +396,13 @@ def default_catalog() -> Catalog:
             "upstream_model": upstream,
             "quality": quality,
             "supports_tools": True,
+            "supports_structured_output": True,
+            "supports_thinking": True,
             "context_window": context,
             "max_output_tokens": max_out,
         }
+        if slug.startswith("gpt-5"):
+            model["max_tokens_field"] = "max_completion_tokens"
         model |= {f"{k}_usd_per_mtok": p for k, p in zip(_PRICES, prices.split(), strict=True)}
         if slug == "claude-sonnet-4-5":
             model["aa_index_source"] = "routing_backend_v1_lock"

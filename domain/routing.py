@@ -10,7 +10,7 @@ not an exception. Only an unknown model (404, nothing recorded) and a malformed 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
@@ -41,11 +41,17 @@ class RoutingHint:
 
 @dataclass(frozen=True)
 class RouteRequest:
+    """`needs`: capabilities besides tools the answer requires (`structured_output`,
+    `thinking`: a model's `supports_*` flags); `untranslatable`: per provider kind, the request
+    fields a backend of that kind would have to refuse (`domain.protocols.fates`)."""
+
     requested_model: str
     needs_tools: bool = False
     estimated_input_tokens: int = 0
     max_output_tokens: int = 0
     routing_hint: RoutingHint = field(default_factory=RoutingHint)
+    needs: frozenset[str] = frozenset()
+    untranslatable: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("estimated_input_tokens", "max_output_tokens"):
@@ -73,8 +79,10 @@ class Policy:
 @dataclass(frozen=True)
 class Candidate:
     """One catalog model as judged for one request. Every ineligible candidate has a reason:
-    what it cannot do (`tools_unsupported`, `context_too_small`, `max_output_too_small`) or,
-    when it can serve the request, `below_floor`."""
+    what it cannot do (`tools_unsupported`, `structured_output_unsupported`,
+    `thinking_unsupported`, `not_translatable`: a field its protocol would refuse,
+    `context_too_small`, `max_output_too_small`) or, when it can serve the request,
+    `below_floor`."""
 
     model: str
     provider: str
@@ -139,7 +147,8 @@ def route(request: RouteRequest, catalog: Catalog, preference_live: bool) -> Rou
     if pinned is not None:
         return RoutingDecision(requested, DIRECT, None, (), (pinned,), policy, ruleset)
     judged = sorted(
-        ((judge(model, request, policy.min_quality), model) for model in catalog.models),
+        ((judge(model, request, policy.min_quality, catalog.provider_of(model).kind), model)
+         for model in catalog.models),
         key=lambda pair: (pair[0].est_cost_usd, -pair[0].quality, pair[0].model),
     )
     fallback = tuple(model for candidate, model in judged if candidate.eligible)
@@ -155,13 +164,23 @@ def route(request: RouteRequest, catalog: Catalog, preference_live: bool) -> Rou
     )
 
 
-def judge(model: Model, request: RouteRequest, floor: Decimal) -> Candidate:
-    """Capability first, then the floor, so the reason says what would have to change."""
+def unmet_needs(model: Model, request: RouteRequest) -> tuple[str, ...]:
+    """The capabilities the request needs that the model lacks, tools first."""
+    needs = (["tools"] if request.needs_tools else []) + sorted(request.needs - {"tools"})
+    return tuple(need for need in needs if not model.supports(need))
+
+
+def judge(model: Model, request: RouteRequest, floor: Decimal, kind: str = "") -> Candidate:
+    """Capability first, then the floor, so the reason says what would have to change.
+    `kind` is the model's provider kind, which decides what its protocol can carry."""
     needed_context = request.estimated_input_tokens + request.max_output_tokens
     output_limit = model.max_output_tokens
     reason = None
-    if request.needs_tools and not model.supports_tools:
-        reason = "tools_unsupported"
+    unmet = unmet_needs(model, request)
+    if unmet:
+        reason = f"{unmet[0]}_unsupported"
+    elif request.untranslatable.get(kind):
+        reason = "not_translatable"
     elif model.context_window is not None and needed_context > model.context_window:
         reason = "context_too_small"
     elif output_limit is not None and request.max_output_tokens > output_limit:

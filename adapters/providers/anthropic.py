@@ -1,24 +1,40 @@
 """Anthropic Messages backends (POST {base_url}/v1/messages, SDK base_url convention).
 
-The canonical request is already this vendor's shape: only the model changes, and fields this
-gateway does not know are forwarded as they came.
+A Messages request is already this vendor's shape: only the model changes, and fields this
+gateway does not know are forwarded as they came. A Chat Completions request is translated
+(`domain.protocols.anthropic.chat_to_anthropic`). `count_tokens` asks the same backend what a
+request would cost in input tokens: a read-only call, never an inference.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import orjson
 
 from adapters.providers.base import HTTPProvider
+from adapters.providers.errors import InvalidUpstreamResponse, map_httpx_errors
 from adapters.providers.sse import ServerSentEvent
 from adapters.providers.stream import StreamReader
 from domain.protocols.anthropic import (
     AnthropicStreamReader,
+    anthropic_answer,
     anthropic_message_usage,
     anthropic_upstream_request,
+    chat_to_anthropic,
 )
 from domain.protocols.canonical import JSON, TranslationError, Usage
+from domain.protocols.structured import json_mode
+from domain.protocols.surfaces import CHAT, ROUTING_FIELDS, WireRequest
 
 API_VERSION = "2023-06-01"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCount:
+    body: JSON  # Anthropic's answer as it came: {"input_tokens": N}
+    upstream_request_id: str | None
 
 
 class AnthropicProvider(HTTPProvider):
@@ -33,23 +49,58 @@ class AnthropicProvider(HTTPProvider):
     def _headers(self) -> dict[str, str]:
         return {"x-api-key": self._api_key, "anthropic-version": API_VERSION}
 
-    def _body(self, request: JSON, upstream_model: str, *, stream: bool) -> JSON:
-        return anthropic_upstream_request(request, upstream_model, stream=stream)
+    def _body(self, request: WireRequest, upstream_model: str, *, stream: bool,
+              max_tokens_field: str) -> JSON:
+        if request.surface == CHAT:
+            return chat_to_anthropic(request.body, upstream_model, stream=stream)
+        return anthropic_upstream_request(request.body, upstream_model, stream=stream)
 
-    def _read(self, body: JSON, upstream_model: str) -> tuple[JSON, Usage]:
+    def _read(self, body: JSON, upstream_model: str, request: WireRequest) -> tuple[JSON, Usage]:
         if body.get("type") != "message":
             raise TranslationError(f"expected a message object, got type {body.get('type')!r}")
-        return body, anthropic_message_usage(body)
+        return anthropic_answer(body, json_tool=_json_tool(request)), anthropic_message_usage(body)
 
-    def _reader(self, upstream_model: str) -> StreamReader:
-        return _EventReader()
+    def _reader(self, upstream_model: str, request: WireRequest) -> StreamReader:
+        return _EventReader(json_tool=_json_tool(request))
+
+    async def count_tokens(self, body: JSON, upstream_model: str, *,
+                           client_headers: Mapping[str, str] | None = None) -> TokenCount:
+        """POST /v1/messages/count_tokens with the client's body, this backend's model."""
+        sent = {name: value for name, value in body.items() if name not in ROUTING_FIELDS}
+        sent["model"] = upstream_model
+        headers = {"content-type": "application/json", **self._headers()}
+        for name in self.forwarded_headers:
+            value = (client_headers or {}).get(name)
+            if value:
+                headers[name] = value
+        http_request = self._client.build_request(
+            "POST", f"{self.base_url}/v1/messages/count_tokens", content=orjson.dumps(sent),
+            headers=headers)
+        with map_httpx_errors(self.name):
+            response = await self._client.send(http_request)
+        if response.status_code >= 400:
+            raise self._status_error(response)
+        try:
+            answer = orjson.loads(response.content)
+            if not isinstance(answer, dict) or type(answer.get("input_tokens")) is not int:
+                raise ValueError(f"no input_tokens count in {answer!r:.200}")
+        except ValueError as exc:
+            raise InvalidUpstreamResponse(self.name, response.status_code, "invalid_response",
+                                          str(exc)) from exc
+        return TokenCount(answer, self._request_id(response))
+
+
+def _json_tool(request: WireRequest) -> bool:
+    """A chat request for any JSON object is answered through a forced tool (see
+    `domain.protocols.structured.JSON_TOOL`), which is read back as text."""
+    return request.surface == CHAT and json_mode(request.body.get("response_format"))
 
 
 class _EventReader:
     """Anthropic's SSE carries the event name on the `event:` line, which the SDK trusts."""
 
-    def __init__(self) -> None:
-        self._reader = AnthropicStreamReader()
+    def __init__(self, *, json_tool: bool = False) -> None:
+        self._reader = AnthropicStreamReader(json_tool=json_tool)
 
     @property
     def usage(self) -> Usage:

@@ -1,8 +1,11 @@
 """The Provider port and the HTTP plumbing its three vendor adapters share.
 
-A provider translates, nothing more: canonical request in, canonical message or events out,
-errors as `ProviderError`. It never retries or falls back (the gateway decides that from
-`retryable`) and never owns its HTTP client: the shared one is passed in.
+A provider translates, nothing more: the client's request in (`WireRequest`: as sent, and in
+canonical form), canonical message or events out, errors as `ProviderError`. A request in the
+provider's own protocol is sent as the client wrote it; any other is translated, and a field
+the translation would have to refuse (`domain.protocols.fates`) stops it before any byte goes
+out. It never retries or falls back (the gateway decides that from `retryable`) and never owns
+its HTTP client: the shared one is passed in.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from adapters.providers.errors import (
 )
 from adapters.providers.sse import ServerSentEvent
 from adapters.providers.stream import ProviderStream, StreamReader
-from domain.protocols.canonical import JSON, TranslationError, Usage
+from domain.protocols.canonical import JSON, TranslationError, UnsupportedRequest, Usage
+from domain.protocols.fates import backend_name, refusals_for
+from domain.protocols.surfaces import WireRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,20 +38,24 @@ class ProviderResult:
     message: JSON  # canonical (Anthropic) message, ids and model as the upstream gave them
     usage: Usage  # None where the upstream did not say
     upstream_request_id: str | None
+    # The upstream's body as received, when it speaks the caller's protocol: the answer the
+    # client gets, every field kept.
+    native: JSON | None = None
 
 
 class Provider(Protocol):
     name: str
     kind: str
 
-    async def complete(self, request: JSON, upstream_model: str, *,
+    async def complete(self, request: WireRequest, upstream_model: str, *,
+                       max_tokens_field: str = "max_tokens",
                        client_headers: Mapping[str, str] | None = None) -> ProviderResult: ...
 
-    async def open_stream(self, request: JSON, upstream_model: str, *,
-                          until_content: bool = True,
+    async def open_stream(self, request: WireRequest, upstream_model: str, *,
+                          until_content: bool = True, max_tokens_field: str = "max_tokens",
                           client_headers: Mapping[str, str] | None = None) -> ProviderStream: ...
 
-    def stream(self, request: JSON, upstream_model: str) -> AsyncIterator[JSON]: ...
+    def stream(self, request: WireRequest, upstream_model: str) -> AsyncIterator[JSON]: ...
 
 
 class HTTPProvider(ABC):
@@ -74,39 +83,45 @@ class HTTPProvider(ABC):
         """Authentication and version headers."""
 
     @abstractmethod
-    def _body(self, request: JSON, upstream_model: str, *, stream: bool) -> JSON:
-        """The vendor request body for a canonical request (raises TranslationError)."""
+    def _body(self, request: WireRequest, upstream_model: str, *, stream: bool,
+              max_tokens_field: str) -> JSON:
+        """The vendor request body (raises TranslationError for what it cannot carry)."""
 
     @abstractmethod
-    def _read(self, body: JSON, upstream_model: str) -> tuple[JSON, Usage]:
+    def _read(self, body: JSON, upstream_model: str, request: WireRequest) -> tuple[JSON, Usage]:
         """The canonical message and reported usage of a vendor response body."""
 
     @abstractmethod
-    def _reader(self, upstream_model: str) -> StreamReader:
+    def _reader(self, upstream_model: str, request: WireRequest) -> StreamReader:
         """A fresh reader for one streamed response."""
 
     # The port.
-    async def complete(self, request: JSON, upstream_model: str, *,
+    async def complete(self, request: WireRequest, upstream_model: str, *,
+                       max_tokens_field: str = "max_tokens",
                        client_headers: Mapping[str, str] | None = None) -> ProviderResult:
         http_request = self._build(request, upstream_model, stream=False,
+                                   max_tokens_field=max_tokens_field,
                                    client_headers=client_headers)
         with map_httpx_errors(self.name):
             response = await self._client.send(http_request)
         if response.status_code >= 400:
             raise self._status_error(response)
         try:
-            message, usage = self._read(orjson.loads(response.content), upstream_model)
+            body = orjson.loads(response.content)
+            message, usage = self._read(body, upstream_model, request)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InvalidUpstreamResponse(
                 self.name, response.status_code, "invalid_response", repr(exc)
             ) from exc
         request_id = self._request_id(response) or message.get("id") or None
-        return ProviderResult(message, usage, request_id)
+        native = body if request.native_to(self.kind) else None
+        return ProviderResult(message, usage, request_id, native)
 
-    async def open_stream(self, request: JSON, upstream_model: str, *,
-                          until_content: bool = True,
+    async def open_stream(self, request: WireRequest, upstream_model: str, *,
+                          until_content: bool = True, max_tokens_field: str = "max_tokens",
                           client_headers: Mapping[str, str] | None = None) -> ProviderStream:
         http_request = self._build(request, upstream_model, stream=True,
+                                   max_tokens_field=max_tokens_field,
                                    client_headers=client_headers)
         http_request.headers["accept"] = "text/event-stream"
         # No decompressor between the socket and the SSE decoder to hold bytes back.
@@ -120,20 +135,33 @@ class HTTPProvider(ABC):
                     await response.aclose()
                 raise self._status_error(response)
         stream = ProviderStream(
-            self.name, response, self._reader(upstream_model), self.request_id_header
+            self.name, response, self._reader(upstream_model, request), self.request_id_header
         )
         await stream.prime(until_content=until_content)
         return stream
 
-    async def stream(self, request: JSON, upstream_model: str) -> AsyncIterator[JSON]:
+    async def stream(self, request: WireRequest, upstream_model: str) -> AsyncIterator[JSON]:
         async with await self.open_stream(request, upstream_model) as events:
             async for event in events:
                 yield event
 
-    def _build(self, request: JSON, upstream_model: str, *, stream: bool,
+    def _build(self, request: WireRequest, upstream_model: str, *, stream: bool,
+               max_tokens_field: str = "max_tokens",
                client_headers: Mapping[str, str] | None = None) -> httpx.Request:
+        refused = refusals_for(request.surface, request.body, self.kind)
+        if refused:
+            # The router never picks a backend that would refuse; this is the last line for a
+            # caller that did not ask it (a pinned model is checked before routing, too).
+            raise NotTranslatable(self.name, None, "not_translatable",
+                                  f"{backend_name(self.kind)} cannot take: "
+                                  + "; ".join(str(r) for r in refused),
+                                  param=refused[0].field)
         try:
-            body = self._body(request, upstream_model, stream=stream)
+            body = self._body(request, upstream_model, stream=stream,
+                              max_tokens_field=max_tokens_field)
+        except UnsupportedRequest as exc:
+            raise NotTranslatable(self.name, None, "not_translatable", str(exc),
+                                  param=exc.field) from exc
         except TranslationError as exc:
             raise NotTranslatable(self.name, None, "not_translatable", str(exc)) from exc
         except (TypeError, AttributeError, KeyError, ValueError) as exc:

@@ -79,7 +79,15 @@ class InvalidUpstreamResponse(ProviderError):
 
 
 class NotTranslatable(ProviderError):
+    """`param` names the request field at fault, when one is."""
+
     default_retryable = True
+
+    def __init__(self, provider: str, status: int | None, error_type: str, message: str,
+                 retryable: bool | None = None, retry_after: float | None = None, *,
+                 param: str | None = None) -> None:
+        super().__init__(provider, status, error_type, message, retryable, retry_after)
+        self.param = param
 
 
 class MidStreamFailure(ProviderError):

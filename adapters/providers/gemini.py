@@ -11,8 +11,9 @@ from urllib.parse import quote
 from adapters.providers.base import DataFrameReader, HTTPProvider
 from adapters.providers.stream import StreamReader
 from domain.protocols.canonical import JSON, Usage
-from domain.protocols.gemini import canonical_to_gemini, gemini_to_canonical
+from domain.protocols.gemini import canonical_to_gemini, chat_to_gemini, gemini_to_canonical
 from domain.protocols.gemini_stream import GeminiStreamToCanonical
+from domain.protocols.surfaces import CHAT, WireRequest
 
 
 class GeminiProvider(HTTPProvider):
@@ -26,11 +27,14 @@ class GeminiProvider(HTTPProvider):
     def _headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self._api_key}
 
-    def _body(self, request: JSON, upstream_model: str, *, stream: bool) -> JSON:
-        return canonical_to_gemini(request)
+    def _body(self, request: WireRequest, upstream_model: str, *, stream: bool,
+              max_tokens_field: str) -> JSON:
+        if request.surface == CHAT:
+            return chat_to_gemini(request.body)
+        return canonical_to_gemini(request.body)
 
-    def _read(self, body: JSON, upstream_model: str) -> tuple[JSON, Usage]:
+    def _read(self, body: JSON, upstream_model: str, request: WireRequest) -> tuple[JSON, Usage]:
         return gemini_to_canonical(body, upstream_model)
 
-    def _reader(self, upstream_model: str) -> StreamReader:
+    def _reader(self, upstream_model: str, request: WireRequest) -> StreamReader:
         return DataFrameReader(GeminiStreamToCanonical(upstream_model))

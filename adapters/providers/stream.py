@@ -5,7 +5,9 @@ the message end) is ready. So an HTTP error, a refused connection, a timeout, or
 event the upstream sends before any content, raises there, classified like any other error
 and while fallback is still possible. Once the caller has taken an event, a failure is a
 `MidStreamFailure`, raised after the events that arrived before it. After the last event,
-`usage`, `stop_reason` and `upstream_request_id` hold what the upstream said.
+`usage`, `stop_reason` and `upstream_request_id` hold what the upstream said. A stream whose
+upstream speaks the caller's protocol also carries the upstream's own frames (`NATIVE_FRAME`
+events), for the caller's encoder to pass on.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from adapters.store import StoreConflictError, StoreUnavailableError
 from adapters.writer import WriteFailedError
 from app.http.headers import inference_headers
 from app.services.calls import (
+    CannotServe,
     FallbackExhausted,
     InferenceError,
     InferenceRefused,
@@ -148,6 +149,11 @@ def from_inference_error(exc: InferenceError) -> GatewayError:
         error = NotFoundError(exc.message, param="model", code="model_not_found")
     elif isinstance(exc, InvalidRequest):
         error = InvalidRequestError(exc.message, param=exc.param)
+    elif isinstance(exc, CannotServe):
+        if exc.reason == "not_translatable":
+            error = InvalidRequestError(exc.message, param=exc.param, code=exc.reason)
+        else:
+            error = UnprocessableError(exc.message, param=exc.param, code=exc.reason)
     elif isinstance(exc, InferenceRefused):
         error = _refusal(exc)
     elif isinstance(exc, FallbackExhausted):
@@ -176,7 +182,8 @@ def _upstream_failure(exc: FallbackExhausted) -> GatewayError:
         # source a vendor does not take, a tool result without its call): the client can
         # fix it, a retry cannot.
         error = InvalidRequestError(f"no backend tried can take this request: {exc.tried}: "
-                                    f"{last.message}", code="not_translatable")
+                                    f"{last.message}", code="not_translatable",
+                                    param=last.param)
     elif last.status == 429:
         error = RateLimitError(exc.message, code="upstream_rate_limited")
     elif last.status is not None and 400 <= last.status < 500:

@@ -1,6 +1,7 @@
 """Client wire shapes: parsing the two request surfaces into the write path's
-`InferenceRequest` (canonical, Anthropic-shaped), and encoding canonical responses and stream
-events back into what each SDK reads byte by byte (docs/gateway.md)."""
+`InferenceRequest` (the client's own body, plus what routing needs to know of it), and
+encoding answers and stream events back into what each SDK reads byte by byte
+(docs/gateway.md)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,18 @@ from app.http.errors import InvalidRequestError
 from app.services.calls import FrameEncoder, InferenceRequest
 from domain.catalog import canonical_json
 from domain.inference import CHAT, MESSAGES
-from domain.protocols.canonical import JSON, TranslationError
-from domain.protocols.openai_request import openai_to_canonical
+from domain.protocols.canonical import (
+    JSON,
+    NATIVE_FRAME,
+    TranslationError,
+    chat_text_size,
+    request_text_size,
+)
+from domain.protocols.fates import capability_needs, refusals
+from domain.protocols.openai_request import chat_limit, openai_to_canonical
 from domain.protocols.openai_response import canonical_to_completion
 from domain.protocols.openai_stream import CanonicalToChunks
 from domain.protocols.validate import InvalidRequest, check_chat_request, check_messages_request
-
-# Chat Completions may omit a limit; the reservation and the upstream need one.
-DEFAULT_CHAT_MAX_TOKENS = 4096
-
 
 FORWARDABLE_HEADERS = ("anthropic-beta",)
 
@@ -57,34 +61,51 @@ def parse_request(surface: str, raw: bytes,
     except InvalidRequest as exc:
         raise InvalidRequestError(str(exc), param=exc.param) from None
     if surface == MESSAGES:
-        max_tokens = body.get("max_tokens")
-        if type(max_tokens) is not int or max_tokens < 1:
+        limit = body.get("max_tokens")
+        if type(limit) is not int or limit < 1:
             raise InvalidRequestError("max_tokens: a positive integer is required",
                                       param="max_tokens")
-        canonical = body
+        text_size = request_text_size(body)
     else:
-        limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        limit = chat_limit(body)
         if limit is not None and (type(limit) is not int or limit < 1):
             raise InvalidRequestError("max_tokens: must be a positive integer",
                                       param="max_tokens")
         options = body.get("stream_options")
         if options is not None and not isinstance(options, dict):
             raise InvalidRequestError("stream_options must be an object", param="stream_options")
-        try:
-            chat = openai_to_canonical(body, default_max_tokens=DEFAULT_CHAT_MAX_TOKENS)
-        except (TranslationError, TypeError, AttributeError, KeyError) as exc:
-            raise InvalidRequestError(f"cannot read this chat request: {exc}") from None
-        canonical, include_usage = chat.canonical, chat.include_usage
-    canonical.pop("stream", None)
+        include_usage = bool((options or {}).get("include_usage"))
+        _check_chat_readable(body)
+        text_size = chat_text_size(body)
     forward = {name: headers[name] for name in FORWARDABLE_HEADERS
                if headers is not None and headers.get(name)}
-    return InferenceRequest(surface, model, canonical, stream, include_usage, hint or {}, digest,
-                         forward)
+    tools = body.get("tools") or body.get("functions") or []
+    return InferenceRequest(surface, model, body, stream, include_usage, hint or {}, digest,
+                            forward, limit, text_size, len(tools),
+                            capability_needs(surface, body), refusals(surface, body))
 
 
-def client_body(surface: str, message: JSON, public_id: str, model: str) -> JSON:
-    """The non-streamed response in the caller's shape, with our id and the served model."""
+def _check_chat_readable(body: JSON) -> None:
+    """A chat body the translation cannot even read is malformed, whoever serves it: 400 now,
+    before anything is recorded. What only some protocols cannot carry (audio parts, `n`
+    above 1) is not decided here: the fates of its fields are (an OpenAI backend takes it)."""
+    try:
+        openai_to_canonical(body)
+    except TranslationError:
+        pass
+    except (TypeError, AttributeError, KeyError) as exc:
+        raise InvalidRequestError(f"cannot read this chat request: {exc!r}") from None
+
+
+def client_body(surface: str, message: JSON, public_id: str, model: str,
+                native: JSON | None = None) -> JSON:
+    """The non-streamed response in the caller's shape, with our id and the served model. An
+    upstream of the caller's own protocol answered `native`: that body is the answer, every
+    field kept (logprobs, annotations, system_fingerprint, ...). An Anthropic message is
+    already the canonical one."""
     if surface == CHAT:
+        if native is not None:
+            return {**native, "id": public_id, "model": model}
         return canonical_to_completion(message, id=public_id, model=model)
     body = dict(message)
     body["id"] = public_id
@@ -116,13 +137,38 @@ class AnthropicEncoder:
 
 
 class OpenAIEncoder:
-    """Data-only `chat.completion.chunk` frames, then `data: [DONE]`."""
+    """Data-only `chat.completion.chunk` frames, then `data: [DONE]`.
+
+    From an OpenAI-compatible upstream, whose reader hands on its own chunks (`NATIVE_FRAME`,
+    each ahead of the canonical events read from it), the frames are the upstream's, with our
+    id and the served model: the usage the gateway asked for on the caller's behalf is kept
+    from a caller that did not ask for it, and given as null on every chunk to one that did,
+    as OpenAI documents. From another protocol they are translated from canonical events."""
 
     def __init__(self, public_id: str, model: str, include_usage: bool) -> None:
         self._chunks = CanonicalToChunks(id=public_id, model=model, include_usage=include_usage)
+        self._id = public_id
+        self._model = model
+        self._include_usage = include_usage
+        self._native = False
 
     def encode(self, event: JSON) -> bytes:
+        if event.get("type") == NATIVE_FRAME:
+            self._native = True
+            return self._native_frame(event["frame"])
+        if self._native:
+            return b""  # already sent as the upstream's own frame
         return b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in self._chunks.feed(event))
+
+    def _native_frame(self, chunk: JSON) -> bytes:
+        frame = {**chunk, "id": self._id, "model": self._model}
+        if self._include_usage:
+            frame.setdefault("usage", None)
+        elif "usage" in frame:
+            if not frame.get("choices"):
+                return b""  # the usage chunk the ledger asked for, not the caller
+            del frame["usage"]
+        return b"data: " + orjson.dumps(frame) + b"\n\n"
 
     def finish(self) -> bytes:
         return b"data: [DONE]\n\n"

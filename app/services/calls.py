@@ -6,12 +6,14 @@ idempotent retry knows whether anything was served.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from adapters.providers.errors import ProviderError
 from domain.protocols.canonical import JSON
+from domain.protocols.fates import Refusal
+from domain.protocols.surfaces import WireRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,13 +22,24 @@ class InferenceRequest:
 
     surface: str  # the Routed event's `api`: "messages" | "chat.completions"
     requested_model: str
-    canonical: JSON  # Anthropic Messages body, routing_hint removed, model still the client's
+    body: JSON  # as the client sent it, routing_hint removed, model still the client's
     stream: bool
     include_usage: bool
     routing_hint: JSON
     digest: str  # sha256 of the canonical JSON of the body as the client sent it
     # Client headers a backend of the same vendor may need (e.g. `anthropic-beta`).
     client_headers: dict[str, str] = field(default_factory=dict)
+    max_output_tokens: int | None = None  # the caller's limit; Chat Completions may send none
+    text_size: int = 0  # characters of text the model reads: what input estimates start from
+    tool_count: int = 0
+    needs: frozenset[str] = frozenset()  # capabilities the answer needs (fates.capability_needs)
+    # Per provider kind, the fields a backend of that kind would have to refuse.
+    refusals: Mapping[str, tuple[Refusal, ...]] = field(default_factory=dict)
+
+    @property
+    def wire(self) -> WireRequest:
+        """What a provider is handed: the client's body, in its own protocol."""
+        return WireRequest(self.surface, self.body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +57,9 @@ class Completion:
     recorded: Recorded
     message: JSON  # the canonical (Anthropic-shaped) answer
     served_model: str  # the catalog slug that answered
+    # The upstream's own body when it speaks the caller's protocol: the answer to give, every
+    # field kept.
+    native: JSON | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +108,17 @@ class InvalidRequest(InferenceError):
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
+        self.param = param
+
+
+class CannotServe(InferenceError):
+    """A pinned model cannot serve the request, as the request and the catalog alone show, so
+    nothing was recorded. `reason`: `not_translatable` (its protocol would have to refuse a
+    field, `param`) or `capability_unsupported` (it lacks what the answer needs)."""
+
+    def __init__(self, reason: str, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
         self.param = param
 
 

@@ -31,6 +31,7 @@ from adapters.providers import Provider, ProviderResult
 from adapters.providers.errors import ProviderError
 from adapters.writer import GroupCommitWriter
 from app.services.calls import (
+    CannotServe,
     Completion,
     EncoderFactory,
     FallbackExhausted,
@@ -51,8 +52,11 @@ from domain.context import audit_context
 from domain.ids import public_inference_id
 from domain.inference import Inference, Status
 from domain.pricing import charge, usage_record, worst_case_cost
-from domain.protocols.canonical import Usage, request_text_size
+from domain.protocols.canonical import Usage
+from domain.protocols.fates import backend_name
+from domain.protocols.limits import DEFAULT_MAX_TOKENS, output_ceiling
 from domain.routing import (
+    DIRECT,
     InvalidRoutingHint,
     RouteRequest,
     RoutingDecision,
@@ -61,6 +65,7 @@ from domain.routing import (
     decision_to_routed_fields,
     estimate_input_tokens,
     route,
+    unmet_needs,
 )
 
 log = logging.getLogger("ainfera.inference")
@@ -142,23 +147,23 @@ class InferenceService:
     # -- routing, reservation, write-ahead ------------------------------------------------
 
     def _decide(self, request: InferenceRequest) -> tuple[RoutingDecision, int]:
-        """Routing is pure; an unknown model or a bad hint is refused with nothing recorded."""
-        canonical = request.canonical
-        est_input = estimate_input_tokens(request_text_size(canonical))
+        """Routing is pure; an unknown model or a bad hint is refused with nothing recorded,
+        and so is a pinned model that cannot serve the request (`_check_pinned`)."""
+        est_input = estimate_input_tokens(request.text_size)
         hint = RoutingHint(request.routing_hint.get("min_quality"),
                            request.routing_hint.get("routing_preference"))
+        route_request = RouteRequest(
+            requested_model=request.requested_model,
+            needs_tools=request.tool_count > 0,
+            estimated_input_tokens=est_input,
+            max_output_tokens=request.max_output_tokens or DEFAULT_MAX_TOKENS,
+            routing_hint=hint,
+            needs=request.needs,
+            untranslatable={kind: tuple(r.field for r in found)
+                            for kind, found in request.refusals.items() if found},
+        )
         try:
-            decision = route(
-                RouteRequest(
-                    requested_model=request.requested_model,
-                    needs_tools=bool(canonical.get("tools")),
-                    estimated_input_tokens=est_input,
-                    max_output_tokens=int(canonical["max_tokens"]),
-                    routing_hint=hint,
-                ),
-                self._catalog,
-                self._preference_live,
-            )
+            decision = route(route_request, self._catalog, self._preference_live)
         except UnknownModel:
             raise ModelNotFound(request.requested_model) from None
         except InvalidRoutingHint as exc:
@@ -166,7 +171,42 @@ class InferenceService:
         if decision.alias_hit:
             log.info("router_alias_hit legacy=%s canonical=%s", decision.alias_hit,
                      self._catalog.router.canonical)
+        if decision.router == DIRECT and decision.chosen is not None:
+            self._check_pinned(request, route_request, decision.chosen)
         return decision, est_input
+
+    def _check_pinned(self, request: InferenceRequest, route_request: RouteRequest,
+                      model: Model) -> None:
+        """A pinned model whose protocol would refuse a field, or that lacks a capability the
+        answer needs: the request and the catalog say so before anything is recorded."""
+        kind = self._catalog.provider_of(model).kind
+        refused = request.refusals.get(kind, ())
+        if refused:
+            raise CannotServe(
+                "not_translatable",
+                f"model {model.slug!r} is served by {backend_name(kind)}, which cannot take "
+                "this request: " + "; ".join(str(r) for r in refused),
+                param=refused[0].field)
+        unmet = unmet_needs(model, route_request)
+        if unmet:
+            lacking = ", ".join(need.replace("_", " ") for need in unmet)
+            raise CannotServe(
+                "capability_unsupported",
+                f"model {model.slug!r} does not support {lacking}, which this request needs "
+                f"(catalog: supports_{unmet[0]} = false); pin a model that does, or use "
+                f"{self._catalog.router.canonical!r} to let the router choose one",
+                param="model")
+
+    @staticmethod
+    def _rejection(request: InferenceRequest, decision: RoutingDecision) -> str:
+        """Why no model may serve a routed call, naming any field a protocol would refuse."""
+        reason = f"no model clears the quality floor {decision.policy.min_quality}: " \
+                 f"{decision.rejection}"
+        if {c.rejection_reason for c in decision.candidates} != {"below_floor"}:
+            reason = str(decision.rejection)  # capabilities, not the floor, ruled them out
+        refused = [f"{backend_name(kind)} cannot take " + "; ".join(str(r) for r in found)
+                   for kind, found in sorted(request.refusals.items()) if found]
+        return reason + (" (" + "; ".join(refused) + ")" if refused else "")
 
     async def _begin(self, request: InferenceRequest, caller: Caller,
                      request_id: str) -> _Call:
@@ -177,15 +217,13 @@ class InferenceService:
         with audit_context(str(caller.tenant_id), str(caller.agent_id), request_id):
             inference = Inference(
                 api=request.surface, requested_model=request.requested_model,
-                stream=request.stream, tools=len(request.canonical.get("tools") or []),
+                stream=request.stream, tools=request.tool_count,
                 request_digest=request.digest, **fields,
             )
         call = _Call(request, caller, request_id, decision, inference, started, est_input)
         if decision.rejected_floor:
             await self._refuse(call, Status.REJECTED_FLOOR, InferenceRefused(
-                "rejected_floor",
-                f"no model clears the quality floor {decision.policy.min_quality}: "
-                f"{decision.rejection}"))
+                "rejected_floor", self._rejection(request, decision)))
         await self._reserve(call)
         try:
             await self._writer.save(inference)  # write-ahead: durable before any upstream byte
@@ -197,10 +235,13 @@ class InferenceService:
 
     async def _reserve(self, call: _Call) -> None:
         day = datetime.now(UTC).date()
-        max_tokens = int(call.request.canonical["max_tokens"])
-        # The hold covers the dearest model the call may fall back to.
-        amount = max(worst_case_cost(m, call.est_input_tokens, max_tokens)
-                     for m in call.decision.fallback)
+        request = call.request
+        # The hold covers the dearest model the call may fall back to, at the most output that
+        # model may produce for it (domain.protocols.limits).
+        amount = max(worst_case_cost(m, call.est_input_tokens, output_ceiling(
+            request.surface, request.body, request.max_output_tokens,
+            self._catalog.provider_of(m).kind, m.max_output_tokens))
+            for m in call.decision.fallback)
         agent = str(call.caller.agent_id)
         cap = await self._spend.cap_of(call.caller.agent_id)
         problem = "spend counters are lost"
@@ -294,12 +335,13 @@ class InferenceService:
 
     async def _complete(self, call: _Call) -> Completion:
         """A non-streamed call: the first attempt that answers wins."""
-        canonical, headers = call.request.canonical, call.request.client_headers
+        wire, headers = call.request.wire, call.request.client_headers
         model, result = await self._first_answer(
             call, lambda provider, model, _: provider.complete(
-                canonical, model.upstream_model, client_headers=headers))
+                wire, model.upstream_model, max_tokens_field=model.max_tokens_field,
+                client_headers=headers))
         await self._finish_success(call, model, result)
-        return Completion(call.recorded(), result.message, model.slug)
+        return Completion(call.recorded(), result.message, model.slug, result.native)
 
     async def _finish_success(self, call: _Call, model: Model, result: ProviderResult) -> None:
         status = Status.FALLBACK_SUCCEEDED if call.errors else Status.SUCCEEDED
@@ -315,11 +357,11 @@ class InferenceService:
         """Opens the first upstream that answers; fallback happens only before the first byte.
         The first byte is held for the first generated output only while a failure before it
         could still fall back to another candidate."""
-        canonical, headers = call.request.canonical, call.request.client_headers
+        wire, headers = call.request.wire, call.request.client_headers
         model, upstream = await self._first_answer(
             call, lambda provider, model, can_fall_back: provider.open_stream(
-                canonical, model.upstream_model, until_content=can_fall_back,
-                client_headers=headers))
+                wire, model.upstream_model, until_content=can_fall_back,
+                max_tokens_field=model.max_tokens_field, client_headers=headers))
         with call.audit():
             call.inference.dispatch(model.provider, model.upstream_model,
                                     upstream.upstream_request_id, None)

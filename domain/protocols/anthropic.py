@@ -1,8 +1,11 @@
-"""Anthropic Messages upstream: the canonical form itself, so translation only sets the
-upstream model, checks the stream's order and notes the usage the upstream reported.
+"""Anthropic Messages upstream: the canonical form itself, so a Messages request only has its
+model set; the stream's order is checked and the usage the upstream reported noted.
 
 Unknown request fields (`thinking`, `service_tier`, `cache_control`, ...) pass through
-untouched: an Anthropic backend understands more than this gateway does.
+untouched: an Anthropic backend understands more than this gateway does. A Chat Completions
+request is translated (`chat_to_anthropic`): Anthropic requires `max_tokens`, so a caller that
+sent no limit gets `DEFAULT_MAX_TOKENS` (plus the thinking budget when it asked for
+reasoning), and a `json_object` answer is forced through a tool and read back as text.
 """
 
 from __future__ import annotations
@@ -18,6 +21,12 @@ from domain.protocols.canonical import (
     merge_anthropic_usage,
     unknown_usage,
 )
+from domain.protocols.openai_request import openai_to_canonical
+from domain.protocols.structured import JsonToolStream, force_json_tool, json_tool_answer
+
+# What an Anthropic backend is sent as `max_tokens` (which it requires) for a Chat Completions
+# call that set no limit; thinking, which counts inside it, comes on top.
+DEFAULT_MAX_TOKENS: Final = 4096
 
 # The HTTP status Anthropic gives each error type, used when one arrives inside a 200 stream.
 ERROR_STATUS: Final = {
@@ -45,6 +54,29 @@ def anthropic_upstream_request(request: JSON, upstream_model: str, *, stream: bo
     return body
 
 
+def anthropic_max_tokens(thinking_budget: int | None) -> int:
+    """`max_tokens` for a call whose caller set no limit."""
+    return DEFAULT_MAX_TOKENS + (thinking_budget or 0)
+
+
+def chat_to_anthropic(body: JSON, upstream_model: str, *, stream: bool) -> JSON:
+    """The body an Anthropic backend gets for a Chat Completions request."""
+    chat = openai_to_canonical(body)
+    request = chat.canonical
+    if chat.json_mode:
+        force_json_tool(request)
+    if request.get("max_tokens") is None:
+        thinking = request.get("thinking") or {}
+        budget = thinking.get("budget_tokens") if thinking.get("type") == "enabled" else None
+        request["max_tokens"] = anthropic_max_tokens(budget)
+    return anthropic_upstream_request(request, upstream_model, stream=stream)
+
+
+def anthropic_answer(message: JSON, *, json_tool: bool) -> JSON:
+    """The canonical message of an Anthropic response; a forced JSON answer becomes text."""
+    return json_tool_answer(message) if json_tool else message
+
+
 def anthropic_message_usage(message: JSON) -> Usage:
     usage = unknown_usage()
     merge_anthropic_usage(usage, message.get("usage"))
@@ -59,10 +91,11 @@ class AnthropicStreamReader:
     before `message_stop` is incomplete, however cleanly the connection closed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, json_tool: bool = False) -> None:
         self.usage = unknown_usage()
         self._started = False
         self._stopped = False
+        self._json = JsonToolStream() if json_tool else None
 
     def feed(self, event_name: str | None, data: JSON) -> list[JSON]:
         if event_name is None:
@@ -84,7 +117,7 @@ class AnthropicStreamReader:
             merge_anthropic_usage(self.usage, data.get("usage"))
         elif event_name == "message_stop":
             self._stopped = True
-        return [data]
+        return [self._json.rewrite(data) if self._json else data]
 
     def finish(self) -> list[JSON]:
         if not self._stopped:

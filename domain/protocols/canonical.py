@@ -11,9 +11,14 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterable
-from typing import Any, TypedDict
+from typing import Any, Final, TypedDict
 
 JSON = dict[str, Any]
+# Not an Anthropic event: an upstream frame already in the caller's own protocol, riding after
+# the canonical events read from it, so a same-protocol stream reaches the client as the
+# upstream sent it (logprobs, annotations and all). Only readers asked for it emit it;
+# everything that reads canonical events skips it.
+NATIVE_FRAME: Final = "ainfera.native_frame"
 
 
 class Usage(TypedDict):
@@ -80,8 +85,19 @@ def joined_text(content: str | Iterable[JSON] | None, sep: str = "") -> str:
     return sep.join(b.get("text", "") for b in content if b.get("type") == "text")
 
 
-def new_message(message_id: str, model: str) -> JSON:
-    """The message object of a `message_start` event: empty content, no stop reason yet."""
+def new_message(message_id: str, model: str, usage: Usage | None = None) -> JSON:
+    """The message object of a `message_start` event: empty content, no stop reason yet.
+
+    Its input counts are the upstream's when it reported them this early (Gemini does in its
+    first frame), else 0 as the SDKs require integers there; the ledger keeps the unknown."""
+    counts: JSON = {"input_tokens": 0, "output_tokens": 0}
+    if usage is not None:
+        if usage["input_tokens"] is not None:
+            counts["input_tokens"] = usage["input_tokens"]
+        if usage["cache_read"] is not None:
+            counts["cache_read_input_tokens"] = usage["cache_read"]
+        if usage["cache_write"] is not None:
+            counts["cache_creation_input_tokens"] = usage["cache_write"]
     return {
         "id": message_id,
         "type": "message",
@@ -90,7 +106,7 @@ def new_message(message_id: str, model: str) -> JSON:
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
-        "usage": {"input_tokens": 0, "output_tokens": 0},
+        "usage": counts,
     }
 
 
@@ -107,6 +123,8 @@ class MessageAccumulator:
 
     def feed(self, event: JSON) -> None:
         kind = event.get("type")
+        if kind == NATIVE_FRAME:
+            return
         if kind == "message_start":
             self.message = copy.deepcopy(event["message"])
             return
@@ -146,7 +164,12 @@ class TranslationError(ValueError):
 
 
 class UnsupportedRequest(TranslationError):
-    """A client request using something the target protocol cannot carry (e.g. n > 1)."""
+    """A client request using something the target protocol cannot carry (e.g. n > 1);
+    `field` names the request field at fault, when one is."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class IncompleteStream(TranslationError):
@@ -174,6 +197,20 @@ def request_text_size(canonical: JSON) -> int:
     for message in canonical.get("messages", []):
         size += len(_texts(message.get("content")))
     for tool in canonical.get("tools") or []:
+        size += len(_compact(tool).encode())
+    return size
+
+
+def chat_text_size(body: JSON) -> int:
+    """`request_text_size` of a Chat Completions body, read in its own shape (it reaches an
+    OpenAI backend untranslated, so it is never turned canonical just to be measured)."""
+    size = 0
+    for message in body.get("messages", []):
+        size += len(_texts(message.get("content")))
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") if isinstance(call, dict) else None
+            size += len(str((function or {}).get("arguments") or ""))
+    for tool in body.get("tools") or body.get("functions") or []:
         size += len(_compact(tool).encode())
     return size
 

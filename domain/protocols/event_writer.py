@@ -18,9 +18,10 @@ class EventWriter:
         self._open_kind: str | None = None
         self._next = 0
 
-    def start(self, message_id: str, model: str) -> list[JSON]:
+    def start(self, message_id: str, model: str, usage: Usage | None = None) -> list[JSON]:
+        """`usage`: what the upstream reported with its first frame, if anything."""
         self.started = True
-        return [{"type": "message_start", "message": new_message(message_id, model)}]
+        return [{"type": "message_start", "message": new_message(message_id, model, usage)}]
 
     def text(self, text: str) -> list[JSON]:
         events = [] if self._open_kind == "text" else self._begin({"type": "text", "text": ""})

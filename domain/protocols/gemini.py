@@ -3,7 +3,9 @@
 Gemini names the assistant `model`, calls tools by name without ids, and answers a tool with
 `functionResponse{name}`: so canonical `tool_result` blocks find their tool's name through the
 `tool_use` block they answer, and tool calls read from Gemini get ids minted here (or Gemini's
-own `id`, when it sends one). The model is part of the URL, not the body.
+own `id`, when it sends one). The model is part of the URL, not the body. A Chat Completions
+request goes through the canonical form, plus the sampling settings only Gemini shares with
+OpenAI (`seed`, the penalties, `json_object`), read from the chat body (`chat_to_gemini`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from domain.protocols.canonical import (
     new_message,
     unknown_usage,
 )
+from domain.protocols.openai_request import openai_to_canonical
+from domain.protocols.structured import gemini_thinking_budget
 
 _REFUSALS: Final = frozenset(
     {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
@@ -66,6 +70,13 @@ def canonical_to_gemini(request: JSON) -> JSON:
         )
         if request.get(ours) is not None
     }
+    output_format = (request.get("output_config") or {}).get("format")
+    if output_format is not None:
+        config["responseMimeType"] = "application/json"
+        config["responseJsonSchema"] = output_format["schema"]
+    budget = gemini_thinking_budget(request)
+    if budget is not None:
+        config["thinkingConfig"] = {"thinkingBudget": budget}
     if config:
         body["generationConfig"] = config
     if request.get("tools"):
@@ -77,6 +88,22 @@ def canonical_to_gemini(request: JSON) -> JSON:
                 calling["allowedFunctionNames"] = [choice["name"]]
             body["toolConfig"] = {"functionCallingConfig": calling}
     return body
+
+
+def chat_to_gemini(body: JSON) -> JSON:
+    """The body a Gemini backend gets for a Chat Completions request."""
+    chat = openai_to_canonical(body)
+    request = canonical_to_gemini(chat.canonical)
+    config: JSON = request.get("generationConfig") or {}
+    for theirs, gemini in (("seed", "seed"), ("frequency_penalty", "frequencyPenalty"),
+                           ("presence_penalty", "presencePenalty")):
+        if body.get(theirs) is not None:
+            config[gemini] = body[theirs]
+    if chat.json_mode:
+        config["responseMimeType"] = "application/json"
+    if config:
+        request["generationConfig"] = config
+    return request
 
 
 def usage_from_gemini(metadata: JSON | None) -> Usage:
@@ -154,19 +181,20 @@ def _part(block: JSON, names: dict[str, str]) -> JSON | None:
         name = names.get(block.get("tool_use_id", ""))
         if name is None:
             raise UnsupportedRequest(
-                f"tool_result for unknown tool_use {block.get('tool_use_id')!r}"
+                f"tool_result for unknown tool_use {block.get('tool_use_id')!r}", field="messages"
             )
         text = joined_text(block.get("content"))
         response = {"error": text} if block.get("is_error") else {"content": text}
         return {"functionResponse": {"name": name, "response": response}}
     if kind in ("thinking", "redacted_thinking"):
         return None  # another vendor's reasoning cannot be replayed to Gemini
-    raise UnsupportedRequest(f"a Gemini backend cannot take {kind!r} blocks")
+    raise UnsupportedRequest(f"a Gemini backend cannot take {kind!r} blocks", field="messages")
 
 
 def _declaration(tool: JSON) -> JSON:
     if "input_schema" not in tool:
-        raise UnsupportedRequest(f"server tool {tool.get('name')!r} needs an Anthropic backend")
+        raise UnsupportedRequest(f"server tool {tool.get('name')!r} needs an Anthropic backend",
+                                 field="tools")
     declaration: JSON = {"name": tool["name"]}
     if tool.get("description"):
         declaration["description"] = tool["description"]

@@ -32,11 +32,12 @@ class GeminiStreamToCanonical:
                 code if isinstance(code, int) else None,
             )
         events: list[JSON] = []
-        if not self._writer.started:
-            model = str(frame.get("modelVersion") or self._model)
-            events += self._writer.start(str(frame.get("responseId") or ""), model)
         if frame.get("usageMetadata"):
             self.usage = usage_from_gemini(frame["usageMetadata"])
+        if not self._writer.started:
+            # Gemini counts the prompt in its first frame: message_start can carry it.
+            model = str(frame.get("modelVersion") or self._model)
+            events += self._writer.start(str(frame.get("responseId") or ""), model, self.usage)
         candidates = frame.get("candidates") or []
         if not candidates and (frame.get("promptFeedback") or {}).get("blockReason"):
             self._finish = "SAFETY"

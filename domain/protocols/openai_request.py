@@ -1,26 +1,30 @@
 """OpenAI Chat Completions requests to and from the canonical (Anthropic Messages) request.
 
-`openai_to_canonical` reads what a client sent to POST /v1/chat/completions;
-`canonical_to_openai` writes what an OpenAI-compatible backend is sent. System and developer
-messages become the canonical `system`; tool messages become `tool_result` blocks in a user
-turn; assistant `tool_calls` become `tool_use` blocks; turns of the same role are merged
-because Anthropic backends expect user and assistant to alternate.
+`openai_to_canonical` reads what a client sent to POST /v1/chat/completions, for a backend of
+another protocol; `canonical_to_openai` writes what an OpenAI-compatible backend is sent for a
+Messages request; `openai_passthrough` is what it is sent for a chat request: the client's own
+body. System and developer messages become the canonical `system`; tool messages become
+`tool_result` blocks in a user turn; assistant `tool_calls` become `tool_use` blocks; turns of
+the same role are merged because Anthropic backends expect user and assistant to alternate.
+Which fields translate, and to what, is `domain.protocols.fates`'s table; fields it refuses
+never reach these functions.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from domain.protocols.canonical import JSON, UnsupportedRequest, content_blocks, joined_text
-
-# Client fields with no canonical counterpart; they are dropped and reported, not refused.
-_IGNORED: Final = (
-    "seed", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
-    "response_format", "reasoning_effort", "service_tier", "store", "prediction", "modalities",
-    "audio", "verbosity", "web_search_options", "metadata",
-)  # fmt: skip
+from domain.protocols.structured import (
+    anthropic_thinking,
+    json_mode,
+    openai_reasoning_effort,
+    output_format_from_response_format,
+    response_format_from_output_format,
+)
+from domain.protocols.surfaces import ROUTING_FIELDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +33,21 @@ class ChatRequest:
 
     canonical: JSON
     include_usage: bool  # stream_options.include_usage: end the stream with a usage chunk
-    ignored: tuple[str, ...]  # client fields present but dropped
+    json_mode: bool  # response_format json_object: any JSON object, no schema
 
 
-def openai_to_canonical(body: JSON, *, default_max_tokens: int = 4096) -> ChatRequest:
-    if body.get("n", 1) != 1:
-        raise UnsupportedRequest("n must be 1")
+def chat_limit(body: JSON) -> Any:
+    """The caller's output token limit: `max_completion_tokens` wins over the legacy
+    `max_tokens`; None when it sent neither."""
+    limit = body.get("max_completion_tokens")
+    return body.get("max_tokens") if limit is None else limit
+
+
+def openai_to_canonical(body: JSON) -> ChatRequest:
+    """The canonical request for a chat body. No limit is invented: `max_tokens` is present
+    only when the caller sent one (an Anthropic backend adds its required default)."""
+    if body.get("n", 1) not in (1, None):
+        raise UnsupportedRequest("n must be 1", field="n")
     system: list[JSON] = []
     turns: list[JSON] = []
     for message in body.get("messages", []):
@@ -53,31 +66,59 @@ def openai_to_canonical(body: JSON, *, default_max_tokens: int = 4096) -> ChatRe
         elif role == "assistant":
             _append(turns, "assistant", _assistant_blocks(message))
         else:
-            raise UnsupportedRequest(f"unsupported message role: {role!r}")
+            raise UnsupportedRequest(f"unsupported message role: {role!r}", field="messages")
 
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or default_max_tokens
-    canonical: JSON = {"model": body.get("model"), "max_tokens": max_tokens, "messages": turns}
+    canonical: JSON = {"model": body.get("model"), "messages": turns}
+    limit = chat_limit(body)
+    if limit is not None:
+        canonical["max_tokens"] = limit
     if system:
         canonical["system"] = system
-    for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p")):
-        if body.get(theirs) is not None:
-            canonical[ours] = body[theirs]
+    for name in ("temperature", "top_p"):
+        if body.get(name) is not None:
+            canonical[name] = body[name]
     stop = body.get("stop")
     if stop:
         canonical["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
     if body.get("stream"):
         canonical["stream"] = True
-    if body.get("user"):
-        canonical["metadata"] = {"user_id": body["user"]}
+    user = body.get("user") or body.get("safety_identifier")
+    if user:
+        canonical["metadata"] = {"user_id": user}
     tools = body.get("tools")
     if tools:
         canonical["tools"] = [_canonical_tool(tool) for tool in tools]
         choice = _canonical_tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
         if choice is not None:
             canonical["tool_choice"] = choice
+    effort = body.get("reasoning_effort")
+    if effort is not None:
+        canonical["thinking"] = anthropic_thinking(str(effort), limit)
+    response_format = body.get("response_format")
+    output_format = output_format_from_response_format(response_format)
+    if output_format is not None:
+        canonical["output_config"] = {"format": output_format}
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    ignored = tuple(name for name in _IGNORED if body.get(name) is not None)
-    return ChatRequest(canonical, include_usage, ignored)
+    return ChatRequest(canonical, include_usage, json_mode(response_format))
+
+
+def openai_passthrough(body: JSON, upstream_model: str, *, stream: bool,
+                       max_tokens_field: str = "max_tokens") -> JSON:
+    """The body an OpenAI-compatible backend gets for a chat request: the client's own, every
+    field kept (known here or not), with the backend's model, the caller's limit under the
+    name this model takes, and, when streaming, the usage chunk the ledger needs."""
+    sent = {name: value for name, value in body.items() if name not in ROUTING_FIELDS}
+    sent["model"] = upstream_model
+    if "max_completion_tokens" in sent or "max_tokens" in sent:
+        limit = chat_limit(sent)
+        sent.pop("max_completion_tokens", None)
+        sent.pop("max_tokens", None)
+        if limit is not None:
+            sent[max_tokens_field] = limit
+    if stream:
+        sent["stream"] = True
+        sent["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    return sent
 
 
 def canonical_to_openai(
@@ -110,6 +151,12 @@ def canonical_to_openai(
             body["tool_choice"] = _openai_tool_choice(choice)
             if choice.get("disable_parallel_tool_use"):
                 body["parallel_tool_calls"] = False
+    effort = openai_reasoning_effort(request)
+    if effort is not None:
+        body["reasoning_effort"] = effort
+    output_format = (request.get("output_config") or {}).get("format")
+    if output_format is not None:
+        body["response_format"] = response_format_from_output_format(output_format)
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}  # the ledger needs the token counts
@@ -129,7 +176,8 @@ def _text_blocks(content: Any) -> list[JSON]:
     blocks = []
     for part in content:
         if part.get("type") not in ("text", "refusal"):
-            raise UnsupportedRequest(f"unsupported content part here: {part.get('type')!r}")
+            raise UnsupportedRequest(f"unsupported content part here: {part.get('type')!r}",
+                                     field="messages")
         blocks.append({"type": "text", "text": part.get("text") or part.get("refusal", "")})
     return blocks
 
@@ -166,9 +214,11 @@ def _assistant_blocks(message: JSON) -> list[JSON]:
         try:
             arguments = json.loads(function.get("arguments") or "{}")
         except json.JSONDecodeError:
-            raise UnsupportedRequest("tool call arguments are not valid JSON") from None
+            raise UnsupportedRequest("tool call arguments are not valid JSON",
+                                     field="messages") from None
         if not isinstance(arguments, dict):
-            raise UnsupportedRequest("tool call arguments must be a JSON object")
+            raise UnsupportedRequest("tool call arguments must be a JSON object",
+                                     field="messages")
         blocks.append(
             {"type": "tool_use", "id": call["id"], "name": function["name"], "input": arguments}
         )
@@ -177,7 +227,7 @@ def _assistant_blocks(message: JSON) -> list[JSON]:
 
 def _canonical_tool(tool: JSON) -> JSON:
     if tool.get("type") != "function":
-        raise UnsupportedRequest(f"unsupported tool type: {tool.get('type')!r}")
+        raise UnsupportedRequest(f"unsupported tool type: {tool.get('type')!r}", field="tools")
     function = tool["function"]
     canonical = {
         "name": function["name"],
@@ -198,7 +248,7 @@ def _canonical_tool_choice(choice: Any, parallel: Any) -> JSON | None:
     elif isinstance(choice, dict) and choice.get("type") == "function":
         result = {"type": "tool", "name": choice["function"]["name"]}
     else:
-        raise UnsupportedRequest(f"unsupported tool_choice: {choice!r}")
+        raise UnsupportedRequest(f"unsupported tool_choice: {choice!r}", field="tool_choice")
     if parallel is False and (result is None or result["type"] != "none"):
         result = {**(result or {"type": "auto"}), "disable_parallel_tool_use": True}
     return result
@@ -235,7 +285,8 @@ def _openai_user(blocks: list[JSON]) -> list[JSON]:
         elif kind == "image":
             parts.append({"type": "image_url", "image_url": {"url": _image_url(block["source"])}})
         else:
-            raise UnsupportedRequest(f"an OpenAI-compatible backend cannot take {kind!r} blocks")
+            raise UnsupportedRequest(f"an OpenAI-compatible backend cannot take {kind!r} blocks",
+                                     field="messages")
     if parts:
         single_text = len(parts) == 1 and parts[0]["type"] == "text"
         messages.append({"role": "user", "content": parts[0]["text"] if single_text else parts})
@@ -247,12 +298,14 @@ def _image_url(source: JSON) -> str:
         return f"data:{source['media_type']};base64,{source['data']}"
     if source.get("type") == "url":
         return str(source["url"])
-    raise UnsupportedRequest(f"unsupported image source: {source.get('type')!r}")
+    raise UnsupportedRequest(f"unsupported image source: {source.get('type')!r}",
+                             field="messages")
 
 
 def _openai_tool(tool: JSON) -> JSON:
     if "input_schema" not in tool:
-        raise UnsupportedRequest(f"server tool {tool.get('name')!r} needs an Anthropic backend")
+        raise UnsupportedRequest(f"server tool {tool.get('name')!r} needs an Anthropic backend",
+                                 field="tools")
     function: JSON = {"name": tool["name"], "parameters": tool["input_schema"]}
     if tool.get("description"):
         function["description"] = tool["description"]

@@ -1,11 +1,15 @@
 """OpenAI `chat.completion.chunk` streams to and from canonical (Anthropic) stream events.
 
-`CanonicalToChunks` serves a streaming client of POST /v1/chat/completions: a role chunk
-first, content deltas, tool-call fragments (index, id, type and name in the first fragment of
-each call, argument pieces after), a finish chunk, then a usage chunk with `choices: []` when
-the client asked for `stream_options.include_usage`. `ChunksToCanonical` reads an
-OpenAI-compatible backend's stream; its message end waits for the usage chunk or `[DONE]`,
-since OpenAI sends usage after the finish reason.
+`CanonicalToChunks` serves a streaming client of POST /v1/chat/completions from a backend of
+another protocol, the way OpenAI streams: the first chunk carries the role, with `content: ""`
+before text or `content: null` with the first tool call of an answer that starts with one;
+then content deltas and tool-call fragments (index, id, type and name in the first fragment of
+each call, argument pieces after), a finish chunk, and a usage chunk with `choices: []` when
+the client asked for `stream_options.include_usage`, in which case every chunk before it says
+`"usage": null`. `ChunksToCanonical` reads an OpenAI-compatible backend's stream; its message
+end waits for the usage chunk or `[DONE]`, since OpenAI sends usage after the finish reason.
+Asked to (`native=True`), it also hands on every chunk as it came (`NATIVE_FRAME`, ahead of
+the canonical events read from it), for a client of the same protocol.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Final
 
 from domain.protocols.canonical import (
     JSON,
+    NATIVE_FRAME,
     IncompleteStream,
     UpstreamStreamError,
     unknown_usage,
@@ -47,12 +52,15 @@ class CanonicalToChunks:
         self._include_usage = include_usage
         self._tools: dict[int, int] = {}  # canonical block index -> OpenAI tool-call index
         self._usage: JSON = {}
+        self._role_sent = False
 
     def feed(self, event: JSON) -> list[JSON]:
         kind = event.get("type")
         if kind == "message_start":
+            # The role chunk waits for the first block: its `content` is "" before text and
+            # null before a tool call, as OpenAI sends it.
             self._usage = dict(event["message"].get("usage") or {})
-            return [self._chunk({"role": "assistant", "content": ""})]
+            return []
         if kind == "content_block_start":
             return self._block_start(event["index"], event["content_block"])
         if kind == "content_block_delta":
@@ -60,10 +68,16 @@ class CanonicalToChunks:
         if kind == "message_delta":
             self._usage.update(event.get("usage") or {})
             reason = finish_reason(event["delta"].get("stop_reason"))
-            return [self._chunk({}, reason)]
+            return [*self._role({"content": ""}), self._chunk({}, reason)]
         if kind == "message_stop" and self._include_usage:
             return [{**self._chunk({}), "choices": [], "usage": openai_usage(self._usage)}]
         return []
+
+    def _role(self, first: JSON) -> list[JSON]:
+        if self._role_sent:
+            return []
+        self._role_sent = True
+        return [self._chunk({"role": "assistant", **first, "refusal": None})]
 
     def _block_start(self, index: int, block: JSON) -> list[JSON]:
         if block.get("type") == "tool_use":
@@ -75,14 +89,19 @@ class CanonicalToChunks:
                 "type": "function",
                 "function": function,
             }
+            if not self._role_sent:
+                return self._role({"content": None, "tool_calls": [call]})
             return [self._chunk({"tool_calls": [call]})]
-        if block.get("type") == "text" and block.get("text"):
-            return [self._chunk({"content": block["text"]})]
-        return []
+        if block.get("type") == "text":
+            chunks = self._role({"content": ""})
+            if block.get("text"):
+                chunks.append(self._chunk({"content": block["text"]}))
+            return chunks
+        return []  # thinking blocks have no Chat Completions counterpart
 
     def _delta(self, index: int, delta: JSON) -> list[JSON]:
         if delta.get("type") == "text_delta" and delta["text"]:
-            return [self._chunk({"content": delta["text"]})]
+            return [*self._role({"content": ""}), self._chunk({"content": delta["text"]})]
         if (
             delta.get("type") == "input_json_delta"
             and delta["partial_json"]
@@ -93,18 +112,22 @@ class CanonicalToChunks:
         return []  # thinking and signature deltas have no Chat Completions counterpart
 
     def _chunk(self, delta: JSON, finish: str | None = None) -> JSON:
-        return {
+        chunk: JSON = {
             "id": self._id,
             "object": "chat.completion.chunk",
             "created": self._created,
             "model": self._model,
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
         }
+        if self._include_usage:
+            chunk["usage"] = None  # OpenAI: null on every chunk but the usage chunk
+        return chunk
 
 
 class ChunksToCanonical:
-    def __init__(self) -> None:
+    def __init__(self, *, native: bool = False) -> None:
         self.usage = unknown_usage()
+        self._native = native
         self._writer = EventWriter()
         self._tools: dict[int, int] = {}  # OpenAI tool-call index -> canonical block index
         self._finish: str | None = None
@@ -118,11 +141,15 @@ class ChunksToCanonical:
             code = error.get("code")
             status = code if isinstance(code, int) else _ERROR_STATUS.get(error_type)
             raise UpstreamStreamError(error_type, str(error.get("message", "")), status)
-        events: list[JSON] = []
-        if not self._writer.started:
-            events += self._writer.start(str(chunk.get("id", "")), str(chunk.get("model", "")))
+        # The frame goes first, so an encoder passing frames on sees it before any event.
+        events: list[JSON] = [{"type": NATIVE_FRAME, "frame": chunk}] if self._native else []
         if chunk.get("usage"):
             self.usage = usage_from_openai(chunk["usage"])
+        if not self._writer.started:
+            # Servers that count as they go (vLLM's continuous usage stats) report the prompt
+            # in their first chunk: message_start can carry it.
+            events += self._writer.start(str(chunk.get("id", "")), str(chunk.get("model", "")),
+                                         self.usage)
         for choice in chunk.get("choices") or []:
             if choice.get("index", 0) == 0:
                 events += self._choice(choice)

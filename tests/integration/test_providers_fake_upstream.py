@@ -25,6 +25,7 @@ from adapters.providers.errors import (
 )
 from adapters.providers.http import HTTPSettings, build_http_client
 from domain.protocols.canonical import MessageAccumulator
+from domain.protocols.surfaces import WireRequest
 from tests.fakes.upstream import (
     FakeUpstream,
     closed_port,
@@ -40,6 +41,7 @@ REQUEST: dict[str, Any] = {
     "max_tokens": 64,
     "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
 }
+WIRE = WireRequest.messages(REQUEST)
 UNKNOWN = {"usage": {"input_tokens": None, "output_tokens": None, "cache_read": None,
                      "cache_write": None}}["usage"]  # fmt: skip
 
@@ -63,8 +65,8 @@ def make(kind: str, fake: FakeUpstream, client: httpx.AsyncClient) -> Provider:
 
 async def call(provider: Provider, model: str, *, streaming: bool) -> object:
     if streaming:
-        return await provider.open_stream(REQUEST, model)
-    return await provider.complete(REQUEST, model)
+        return await provider.open_stream(WIRE, model)
+    return await provider.complete(WIRE, model)
 
 
 async def drain(stream: AsyncIterator[dict[str, Any]], into: list[dict[str, Any]]) -> None:
@@ -73,14 +75,14 @@ async def drain(stream: AsyncIterator[dict[str, Any]], into: list[dict[str, Any]
 
 
 async def collect(provider: Provider, model: str) -> tuple[list[dict[str, Any]], Any]:
-    async with await provider.open_stream(REQUEST, model) as stream:
+    async with await provider.open_stream(WIRE, model) as stream:
         return [event async for event in stream], stream
 
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_text_reply(kind: str, fake: FakeUpstream, client: httpx.AsyncClient) -> None:
     fake.script("m", text("Sunny and mild."))
-    result = await make(kind, fake, client).complete(REQUEST, "m")
+    result = await make(kind, fake, client).complete(WIRE, "m")
     assert result.message["content"] == [{"type": "text", "text": "Sunny and mild."}]
     assert result.message["stop_reason"] == "end_turn"
     assert result.usage["input_tokens"] == 12
@@ -94,7 +96,7 @@ async def test_tool_call_reply_complete_and_streamed(
 ) -> None:
     fake.script("m", tool_call("get_weather", {"city": "Paris", "unit": "C"}))
     provider = make(kind, fake, client)
-    result = await provider.complete(REQUEST, "m")
+    result = await provider.complete(WIRE, "m")
     [block] = result.message["content"]
     assert (block["type"], block["name"]) == ("tool_use", "get_weather")
     assert block["input"] == {"city": "Paris", "unit": "C"}
@@ -116,7 +118,7 @@ async def test_events_arrive_while_the_upstream_is_still_streaming(
 ) -> None:
     fake.script("slow", text("one two three four five six", chunk_delay=0.15))
     started = time.monotonic()
-    async with await make(kind, fake, client).open_stream(REQUEST, "slow") as stream:
+    async with await make(kind, fake, client).open_stream(WIRE, "slow") as stream:
         async for event in stream:
             if event["type"] == "content_block_delta":
                 first_text_at = time.monotonic() - started
@@ -184,7 +186,7 @@ async def test_a_silent_upstream_times_out(kind: str, fake: FakeUpstream) -> Non
     fake.script("m", text(first_byte_delay=1.0))
     async with build_http_client(HTTPSettings(read_timeout=0.2)) as impatient:
         with pytest.raises(UpstreamTimeout) as caught:
-            await make(kind, fake, impatient).open_stream(REQUEST, "m")
+            await make(kind, fake, impatient).open_stream(WIRE, "m")
     assert caught.value.retryable is True
 
 
@@ -196,7 +198,7 @@ async def test_a_failure_mid_stream(
     # The delay lets the caller take events before the failure; a failure that arrives before
     # the caller took anything raises from open_stream instead (the next test).
     fake.script("m", text("a b c d e f g h", fail_after=4, failure=failure, chunk_delay=0.05))
-    stream = await make(kind, fake, client).open_stream(REQUEST, "m")
+    stream = await make(kind, fake, client).open_stream(WIRE, "m")
     received: list[dict[str, Any]] = []
     with pytest.raises(MidStreamFailure) as caught:
         await drain(stream, received)
@@ -215,7 +217,7 @@ async def test_an_in_band_error_before_any_content_can_still_fall_back(
 ) -> None:
     fake.script("m", text(fail_after=0, failure="error_event"))
     with pytest.raises(UpstreamServerError) as caught:
-        await make(kind, fake, client).open_stream(REQUEST, "m")
+        await make(kind, fake, client).open_stream(WIRE, "m")
     assert caught.value.retryable is True
 
 
@@ -234,7 +236,7 @@ async def test_unknown_fields_reach_an_anthropic_backend(
 ) -> None:
     request = {**REQUEST, "thinking": {"type": "enabled", "budget_tokens": 1024},
                "container": "ctr_1", "service_tier": "auto"}  # fmt: skip
-    await make("anthropic", fake, client).complete(request, "claude-backend")
+    await make("anthropic", fake, client).complete(WireRequest.messages(request), "claude-backend")
     [sent] = fake.requests
     assert sent.body == {**request, "model": "claude-backend"}
     assert sent.headers["anthropic-version"] == "2023-06-01"
@@ -257,7 +259,7 @@ async def test_the_shared_client_reuses_its_connection(
 ) -> None:
     provider = make("openai", fake, client)
     for _ in range(3):
-        await provider.complete(REQUEST, "m")
+        await provider.complete(WIRE, "m")
     assert len({request.peer for request in fake.requests}) == 1
 
 

@@ -11,9 +11,11 @@ import pytest
 from adapters.providers import build_provider
 from adapters.providers.errors import ConnectionFailed, MidStreamFailure
 from adapters.providers.http import HTTPSettings, build_http_client
+from domain.protocols.surfaces import WireRequest
 from tests.fakes.upstream import FakeUpstream, start_fake_upstream, text
 
 REQUEST = {"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+WIRE = WireRequest.messages(REQUEST)
 
 
 @pytest.fixture
@@ -35,7 +37,7 @@ async def test_a_failure_before_content_can_still_fall_back(
 ) -> None:
     provider = build_provider("a", "anthropic", fake.base_url, "k", client)
     with pytest.raises(ConnectionFailed) as caught:
-        await provider.open_stream(REQUEST, "drops")
+        await provider.open_stream(WIRE, "drops")
     assert caught.value.retryable
 
 
@@ -43,7 +45,7 @@ async def test_without_a_fallback_the_first_event_is_handed_over_at_once(
     fake: FakeUpstream, client: httpx.AsyncClient
 ) -> None:
     provider = build_provider("a", "anthropic", fake.base_url, "k", client)
-    stream = await provider.open_stream(REQUEST, "drops", until_content=False)
+    stream = await provider.open_stream(WIRE, "drops", until_content=False)
     async with stream:
         first = await anext(stream)
         assert first["type"] == "message_start"

@@ -47,7 +47,7 @@ async def _serve(runtime: Runtime, call: InferenceRequest, caller: Caller,
         return Stream(outcome.frames, media_type="text/event-stream",
                       headers={**headers, **_SSE_HEADERS})
     body = client_body(call.surface, outcome.message, outcome.recorded.public_id,
-                       outcome.served_model)
+                       outcome.served_model, outcome.native)
     return Response(content=body, headers=headers)
 
 

@@ -90,7 +90,8 @@ def test_a_tool_conversation_becomes_canonical() -> None:
     assert canonical["stream"] is True
     assert canonical["metadata"] == {"user_id": "end-user-7"}
     assert translated.include_usage is True
-    assert translated.ignored == ("seed",)
+    # seed has no Anthropic counterpart (its fate: dropped) and is not in the canonical form.
+    assert "seed" not in canonical
 
 
 @pytest.mark.parametrize(
@@ -111,10 +112,12 @@ def test_tool_choice_mapping(choice: Any, parallel: Any, expected: dict[str, Any
     assert openai_to_canonical(body).canonical["tool_choice"] == expected
 
 
-def test_max_tokens_falls_back_to_the_legacy_field_then_the_default() -> None:
+def test_max_tokens_falls_back_to_the_legacy_field_and_none_is_invented() -> None:
     body: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
-    assert openai_to_canonical(body, default_max_tokens=99).canonical["max_tokens"] == 99
+    assert "max_tokens" not in openai_to_canonical(body).canonical
     assert openai_to_canonical({**body, "max_tokens": 5}).canonical["max_tokens"] == 5
+    both = {**body, "max_tokens": 5, "max_completion_tokens": 7}
+    assert openai_to_canonical(both).canonical["max_tokens"] == 7
 
 
 def test_an_image_data_url_becomes_a_base64_image_block() -> None:
@@ -177,11 +180,12 @@ def test_canonical_to_openai_for_a_compatible_backend() -> None:
     assert body["stream_options"] == {"include_usage": True}
 
 
-def test_canonical_to_openai_drops_anthropic_only_fields() -> None:
+def test_canonical_to_openai_translates_thinking_and_the_limit_field() -> None:
+    # top_k has no OpenAI counterpart: its fate is "refused" (domain/protocols/fates.py), so
+    # the provider stops such a request before translating; thinking is translated.
     canonical = {
         "model": "m",
         "max_tokens": 10,
-        "top_k": 5,
         "thinking": {"type": "enabled", "budget_tokens": 1024},
         "messages": [{"role": "user", "content": "hi"}],
     }
@@ -192,6 +196,7 @@ def test_canonical_to_openai_drops_anthropic_only_fields() -> None:
         "model": "b",
         "messages": [{"role": "user", "content": "hi"}],
         "max_completion_tokens": 10,
+        "reasoning_effort": "minimal",
     }
 
 

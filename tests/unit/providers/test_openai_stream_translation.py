@@ -51,7 +51,8 @@ def to_chunks(events: list[dict[str, Any]], include_usage: bool) -> list[dict[st
 
 def test_chunks_follow_the_openai_order_and_accumulate_in_the_sdk() -> None:
     chunks = to_chunks(canonical_tool_stream({"output_tokens": 65}), include_usage=True)
-    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": "",
+                                                 "refusal": None}  # as OpenAI sends it
     first_call = chunks[3]["choices"][0]["delta"]["tool_calls"][0]
     assert first_call == {"index": 0, "id": "toolu_1", "type": "function",
                           "function": {"name": "get_weather", "arguments": ""}}  # fmt: skip

@@ -22,14 +22,19 @@ from adapters.providers.errors import (
     UpstreamRejected,
     UpstreamServerError,
 )
+from domain.protocols.surfaces import WireRequest
 
-REQUEST: dict[str, Any] = {
+PORTABLE: dict[str, Any] = {
     "model": "client-model",
     "max_tokens": 50,
     "messages": [{"role": "user", "content": "hi"}],
     "metadata": {"user_id": "u1"},
-    "container": "ctr_1",  # unknown to us; an Anthropic backend must still receive it
 }
+# An Anthropic backend gets every field, even one no other protocol can carry (its fate there
+# is "refused", so such a request is only ever sent to Anthropic).
+REQUEST: dict[str, Any] = {**PORTABLE, "container": "ctr_1"}
+WIRE = WireRequest.messages(REQUEST)
+PORTABLE_WIRE = WireRequest.messages(PORTABLE)
 ANTHROPIC_MESSAGE = {
     "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-b",
     "content": [{"type": "text", "text": "hello"}], "stop_reason": "end_turn",
@@ -65,7 +70,7 @@ async def test_anthropic_request_and_answer() -> None:
         seen.append(request)
         return httpx.Response(200, json=ANTHROPIC_MESSAGE, headers={"request-id": "req_a"})
 
-    result = await provider("anthropic", handler).complete(REQUEST, "claude-b")
+    result = await provider("anthropic", handler).complete(WIRE, "claude-b")
     [sent] = seen
     assert str(sent.url) == "https://up.example/base/v1/messages"
     assert sent.headers["x-api-key"] == "sk-test"
@@ -84,7 +89,7 @@ async def test_openai_request_and_answer() -> None:
         seen.append(request)
         return httpx.Response(200, json=OPENAI_COMPLETION, headers={"x-request-id": "req_o"})
 
-    result = await provider("openai", handler).complete(REQUEST, "gpt-b")
+    result = await provider("openai", handler).complete(PORTABLE_WIRE, "gpt-b")
     [sent] = seen
     assert str(sent.url) == "https://up.example/base/chat/completions"
     assert sent.headers["authorization"] == "Bearer sk-test"
@@ -104,7 +109,7 @@ async def test_gemini_request_and_answer() -> None:
         seen.append(request)
         return httpx.Response(200, json=GEMINI_RESPONSE)
 
-    result = await provider("gemini", handler).complete(REQUEST, "gemini-b")
+    result = await provider("gemini", handler).complete(PORTABLE_WIRE, "gemini-b")
     [sent] = seen
     assert str(sent.url) == "https://up.example/base/v1beta/models/gemini-b:generateContent"
     assert sent.headers["x-goog-api-key"] == "sk-test"
@@ -128,7 +133,7 @@ async def test_each_vendor_error_body_is_read(kind: str) -> None:
         return httpx.Response(429, json=ERROR_BODIES[kind], headers={"retry-after-ms": "1500"})
 
     with pytest.raises(RateLimited) as caught:
-        await provider(kind, handler).complete(REQUEST, "m")
+        await provider(kind, handler).complete(PORTABLE_WIRE, "m")
     error = caught.value
     assert (error.provider, error.status, error.error_type) == (
         f"{kind}-1",
@@ -145,7 +150,7 @@ async def test_a_non_json_error_page_still_classifies_by_status() -> None:
         return httpx.Response(502, text="<html>Bad Gateway</html>", headers={"retry-after": "3"})
 
     with pytest.raises(UpstreamServerError) as caught:
-        await provider("openai", handler).complete(REQUEST, "m")
+        await provider("openai", handler).complete(PORTABLE_WIRE, "m")
     assert caught.value.error_type == "http_502"
     assert "Bad Gateway" in caught.value.message
     assert caught.value.retry_after == 3.0
@@ -157,7 +162,7 @@ async def test_x_should_retry_false_makes_a_5xx_final() -> None:
         return httpx.Response(500, json=body, headers={"x-should-retry": "false"})
 
     with pytest.raises(UpstreamServerError) as caught:
-        await provider("anthropic", handler).complete(REQUEST, "m")
+        await provider("anthropic", handler).complete(WIRE, "m")
     assert caught.value.retryable is False
 
 
@@ -166,7 +171,7 @@ async def test_an_unreadable_success_body_is_invalid_upstream_response() -> None
         return httpx.Response(200, text="not json")
 
     with pytest.raises(InvalidUpstreamResponse) as caught:
-        await provider("anthropic", handler).complete(REQUEST, "m")
+        await provider("anthropic", handler).complete(WIRE, "m")
     assert caught.value.retryable is False
 
 
@@ -175,7 +180,7 @@ async def test_a_transport_failure_is_mapped_from_the_httpx_exception() -> None:
         raise httpx.ConnectError("connection refused", request=request)
 
     with pytest.raises(ConnectionFailed) as caught:
-        await provider("gemini", handler).complete(REQUEST, "m")
+        await provider("gemini", handler).complete(PORTABLE_WIRE, "m")
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
     assert caught.value.retryable is True
 
@@ -186,7 +191,7 @@ async def test_a_request_the_backend_protocol_cannot_carry_is_not_sent() -> None
 
     request = {**REQUEST, "tools": [{"type": "web_search_20250305", "name": "web_search"}]}
     with pytest.raises(NotTranslatable) as caught:
-        await provider("openai", handler).complete(request, "m")
+        await provider("openai", handler).complete(WireRequest.messages(request), "m")
     assert caught.value.retryable is True  # a backend of another kind may take it
 
 
@@ -226,7 +231,7 @@ async def test_a_stream_is_parsed_across_arbitrary_chunk_boundaries() -> None:
         sent.append(request)
         return handler(request)
 
-    stream = await provider("anthropic", recording).open_stream(REQUEST, "claude-b")
+    stream = await provider("anthropic", recording).open_stream(WIRE, "claude-b")
     async with stream:
         events = [event async for event in stream]
     assert [e["type"] for e in events] == [
@@ -246,14 +251,14 @@ async def test_an_error_event_before_any_content_raises_from_open_stream() -> No
     # Anthropic often answers 200 and then `event: error` overloaded: still falls back.
     handler = sse_response(anthropic_sse(OVERLOADED))
     with pytest.raises(UpstreamServerError) as caught:
-        await provider("anthropic", handler).open_stream(REQUEST, "m")
+        await provider("anthropic", handler).open_stream(WIRE, "m")
     assert (caught.value.status, caught.value.error_type) == (529, "overloaded_error")
     assert caught.value.retryable is True
 
 
 async def test_an_error_event_after_content_is_a_mid_stream_failure() -> None:
     handler = sse_response(anthropic_sse(START, BLOCK, DELTA, OVERLOADED))
-    stream = await provider("anthropic", handler).open_stream(REQUEST, "m")
+    stream = await provider("anthropic", handler).open_stream(WIRE, "m")
     received: list[str] = []
 
     async def drain() -> None:
@@ -269,7 +274,7 @@ async def test_an_error_event_after_content_is_a_mid_stream_failure() -> None:
 
 async def test_a_stream_that_ends_without_message_stop_fails() -> None:
     handler = sse_response(anthropic_sse(START, BLOCK, DELTA))
-    stream = await provider("anthropic", handler).open_stream(REQUEST, "m")
+    stream = await provider("anthropic", handler).open_stream(WIRE, "m")
     with pytest.raises(MidStreamFailure) as caught:
         async for _ in stream:
             pass
@@ -282,7 +287,7 @@ async def test_an_http_error_on_a_stream_raises_from_open_stream(
 ) -> None:
     handler = sse_response(json.dumps(ERROR_BODIES["anthropic"]).encode(), status=status)
     with pytest.raises(cls) as caught:
-        await provider("anthropic", handler).open_stream(REQUEST, "m")
+        await provider("anthropic", handler).open_stream(WIRE, "m")
     assert caught.value.message == "slow down"
 
 
@@ -299,7 +304,8 @@ async def test_openai_and_gemini_streams_through_the_same_port() -> None:
         b'"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":1}}\r\n\r\n'
     )
     for kind, body in (("openai", openai_body), ("gemini", gemini_body)):
-        events = [e async for e in provider(kind, sse_response(body, 7)).stream(REQUEST, "m")]
+        events = [e async for e in
+                  provider(kind, sse_response(body, 7)).stream(PORTABLE_WIRE, "m")]
         text = [e["delta"]["text"] for e in events if e["type"] == "content_block_delta"]
         assert text == ["hi"], kind
         assert events[-2]["usage"] == {"output_tokens": 1, "input_tokens": 4}, kind

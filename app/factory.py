@@ -14,6 +14,7 @@ from app.http.errors import EXCEPTION_HANDLERS
 from app.http.middleware import request_id_middleware
 from app.http.routes.admin import ROUTES as ADMIN_ROUTES
 from app.http.routes.console import ROUTES as CONSOLE_ROUTES
+from app.http.routes.count_tokens import count_tokens
 from app.http.routes.dashboard import agent_metrics, caps_rollup, inference_decision, usage_daily
 from app.http.routes.discovery import agent_card, llms_txt
 from app.http.routes.health import healthz, readyz
@@ -40,8 +41,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             healthz, readyz, list_inferences, get_inference, create_message,
-            create_chat_completion, list_models, usage_daily, caps_rollup, agent_metrics,
-            inference_decision, agent_card, llms_txt,
+            create_chat_completion, count_tokens, list_models, usage_daily, caps_rollup,
+            agent_metrics, inference_decision, agent_card, llms_txt,
             metrics, *LEDGER_ROUTES, *ADMIN_ROUTES, *CONSOLE_ROUTES,
         ],
         lifespan=[lifespan],

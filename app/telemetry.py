@@ -137,6 +137,10 @@ class GatewayMetrics:
     dispatch_without_capture: Counter = field(default_factory=lambda: Counter(
         "dispatch_without_capture_total",
         "Upstream dispatches made without a durable Routed event. Must stay 0."))
+    token_counts: Counter = field(default_factory=lambda: Counter(
+        "ainfera_token_counts_total",
+        "POST /v1/messages/count_tokens calls (read-only, never inferences), by how they were "
+        "answered: upstream, estimated or failed.", ("mode",)))
 
     def count_request(self, surface: str, router: str, status: str) -> None:
         self.requests.inc(surface=surface, router=router, status=status)
@@ -150,11 +154,14 @@ class GatewayMetrics:
     def count_dispatch_without_capture(self) -> None:
         self.dispatch_without_capture.inc()
 
+    def count_token_count(self, mode: str) -> None:
+        self.token_counts.inc(mode=mode)
+
     def render(self, projection_lags: Mapping[str, int] | None = None,
                projection_positions: Mapping[str, int] | None = None) -> str:
         lines: list[str] = []
         for metric in (self.requests, self.upstream_latency, self.overhead,
-                       self.dispatch_without_capture):
+                       self.dispatch_without_capture, self.token_counts):
             lines.extend(metric.render())
         if projection_lags is not None:
             lines.extend(_gauge("ainfera_projection_lag_events",

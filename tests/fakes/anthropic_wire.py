@@ -1,4 +1,5 @@
-"""Anthropic Messages as the fake upstream speaks it: `event:` lines, a ping, usage optional."""
+"""Anthropic Messages as the fake upstream speaks it: `event:` lines, a ping, usage optional,
+and a thinking block first when the request turned thinking on."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ ANTHROPIC_ERRORS = {
     429: "rate_limit_error",
     529: "overloaded_error",
 }
+
+
+THINKING = {"type": "thinking", "thinking": "Considering the question.", "signature": "sig_fake"}
 
 
 class Anthropic(Vendor):
@@ -44,8 +48,12 @@ class Anthropic(Vendor):
     def _stop(self) -> str:
         return "tool_use" if self.b.kind == "tool" else "end_turn"
 
+    def _thinks(self) -> bool:
+        return (self.request.get("thinking") or {}).get("type") in ("enabled", "adaptive")
+
     def message(self) -> Any:
-        content: list[Any] = [{"type": "text", "text": self.b.text}] if self.b.text else []
+        content: list[Any] = [THINKING] if self._thinks() else []
+        content += [{"type": "text", "text": self.b.text}] if self.b.text else []
         if self.b.kind == "tool":
             content.append(
                 {
@@ -61,19 +69,30 @@ class Anthropic(Vendor):
         start = {"type": "message_start", "message": self._message([], None, 1)}
         frames = [sse(start, "message_start")]
         index = 0
+        if self._thinks():
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+            frames.append(sse({"type": "content_block_start", "index": 0, "content_block": block},
+                              "content_block_start"))
+            frames.append(self._delta(0, {"type": "thinking_delta",
+                                          "thinking": THINKING["thinking"]}))
+            frames.append(self._delta(0, {"type": "signature_delta",
+                                          "signature": THINKING["signature"]}))
+            frames.append(sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
+            index = 1
         if self.b.text:
             block = {"type": "text", "text": ""}
             frames.append(
                 sse(
-                    {"type": "content_block_start", "index": 0, "content_block": block},
+                    {"type": "content_block_start", "index": index, "content_block": block},
                     "content_block_start",
                 )
             )
             frames.append(sse({"type": "ping"}, "ping"))
             for piece in pieces(self.b.text):
-                frames.append(self._delta(0, {"type": "text_delta", "text": piece}))
-            frames.append(sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
-            index = 1
+                frames.append(self._delta(index, {"type": "text_delta", "text": piece}))
+            frames.append(sse({"type": "content_block_stop", "index": index},
+                              "content_block_stop"))
+            index += 1
         if self.b.kind == "tool":
             tool_block: dict[str, Any] = {
                 "type": "tool_use",

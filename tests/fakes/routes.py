@@ -10,6 +10,7 @@ from tests.fakes.anthropic_wire import Anthropic
 from tests.fakes.gemini_wire import Gemini
 from tests.fakes.openai_wire import OpenAI
 from tests.fakes.scripts import Behaviour
+from tests.fakes.structured import structured_behaviour
 from tests.fakes.wire import Response, Vendor, as_json
 
 _ids = itertools.count(1)
@@ -23,27 +24,33 @@ def respond(
     behaviour_for: Callable[[str], Behaviour],
 ) -> Response:
     body = body if isinstance(body, dict) else {}
-    if path == "/v1/messages":
+    if path in ("/v1/messages", "/v1/messages/count_tokens"):
         vendor: type[Vendor] = Anthropic
         model, stream = str(body.get("model")), bool(body.get("stream"))
         authed = "x-api-key" in headers or "authorization" in headers
+        name = "anthropic"
     elif path.endswith("/chat/completions"):
         vendor = OpenAI
         model, stream = str(body.get("model")), bool(body.get("stream"))
         authed = headers.get("authorization", "").startswith("Bearer ")
+        name = "openai"
     elif path.startswith("/v1beta/models/"):
         vendor = Gemini
         model, _, method = path.removeprefix("/v1beta/models/").partition(":")
         stream = method == "streamGenerateContent"
         authed = "x-goog-api-key" in headers or "key=" in query
+        name = "gemini"
     else:
         return Response(Behaviour(), 404, {"content-type": "text/plain"}, b"no such route")
-    behaviour = behaviour_for(model)
+    behaviour = structured_behaviour(name, body, behaviour_for(model))
     reply = vendor(model, behaviour, body, next(_ids), stream)
     if not authed:
         return reply.error(401, "missing credentials")
     if behaviour.kind == "error":
         return reply.error(behaviour.status, behaviour.error_message)
+    if path == "/v1/messages/count_tokens":
+        return Response(behaviour, 200, reply.headers(),
+                        as_json({"input_tokens": behaviour.input_tokens}))
     if stream:
         return Response(
             behaviour, 200, reply.headers(), frames=reply.frames(), error_frame=reply.error_frame()

@@ -4,7 +4,11 @@ It runs an asyncio HTTP/1.1 server on 127.0.0.1 (ephemeral port) in its own thre
 loop, so sync tests, async tests and a gateway under test can all call it. Each model name is
 scripted with a `Behaviour`: a text or tool-call reply, an HTTP error, delays before the
 headers and between stream frames, a failure after N frames (dropped connection or in-band
-error), a stream without usage. Every request is recorded as received.
+error), a stream without usage. Every request is recorded as received (`requests`: method,
+path, headers and the decoded body), so a test can hold what reached the upstream against what
+its client sent, field by field. A request for a structured answer (OpenAI `response_format`,
+Anthropic `output_config.format` or a forced tool, Gemini `responseMimeType`) gets a JSON
+instance of its schema instead of the scripted text (`tests/fakes/structured.py`).
 
     with start_fake_upstream() as fake:
         fake.script("slow-model", text("one two three", chunk_delay=0.2))
@@ -12,9 +16,10 @@ error), a stream without usage. Every request is recorded as received.
         ... OpenAICompatProvider("o", fake.openai_base_url, "key", client) ...
         assert fake.requests[-1].body["model"] == "slow-model"
 
-Routes: POST /v1/messages (Anthropic), POST /v1/chat/completions (OpenAI), POST
-/v1beta/models/{model}:generateContent and :streamGenerateContent?alt=sse (Gemini). A request
-without the vendor's auth header gets that vendor's 401.
+Routes: POST /v1/messages and /v1/messages/count_tokens (Anthropic), POST
+/v1/chat/completions (OpenAI), POST /v1beta/models/{model}:generateContent and
+:streamGenerateContent?alt=sse (Gemini). A request without the vendor's auth header gets that
+vendor's 401.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from domain.protocols.canonical import (
 )
 from domain.protocols.openai_request import openai_to_canonical
 from domain.protocols.structured import JsonToolStream, force_json_tool, json_tool_answer
+from domain.protocols.surfaces import ROUTING_FIELDS
 
 # What an Anthropic backend is sent as `max_tokens` (which it requires) for a Chat Completions
 # call that set no limit; thinking, which counts inside it, comes on top.
@@ -44,8 +45,9 @@ ERROR_STATUS: Final = {
 
 
 def anthropic_upstream_request(request: JSON, upstream_model: str, *, stream: bool) -> JSON:
-    """The body to send an Anthropic backend: the canonical request with its model replaced."""
-    body = dict(request)
+    """The body to send an Anthropic backend: the request as sent, with the backend's model and
+    without the gateway's own routing fields."""
+    body = {name: value for name, value in request.items() if name not in ROUTING_FIELDS}
     body["model"] = upstream_model
     if stream:
         body["stream"] = True

@@ -5,6 +5,8 @@ A backend of the caller's own protocol (Anthropic for `/v1/messages`, OpenAI-com
 not, with only the gateway's own fields (`model`, `routing_hint`) replaced or removed. Across
 protocols each field has exactly one fate per target:
 
+- `ours`: the gateway's own (`model`, `routing_hint`, and `stream_options`, which shapes the
+  gateway's stream to the client);
 - `translated`: expressed in the target's terms; the note says how;
 - `dropped`: left out because it cannot change the answer; the note says why;
 - `refused`: the target cannot do what it asks. The router never chooses a backend that would
@@ -54,6 +56,7 @@ class Fate:
     kind: str
     note: str = ""
     check: Check | None = None
+    inert: tuple[Any, ...] = ()  # a refused field's values that ask for nothing (null, false)
 
     def problem(self, value: Any, body: JSON) -> str | None:
         """Why this value of the field cannot be sent to the target; None when it can."""
@@ -96,7 +99,8 @@ def _refused(note: str, unless: Iterable[Any] = (None,)) -> Fate:
         return None if _among(value, inert) else note
 
     shown = ", ".join("null" if v is None else _json_text(v) for v in inert)
-    return Fate(REFUSED, f"{note} (accepted when {shown})" if inert != (None,) else note, check)
+    return Fate(REFUSED, f"{note} (accepted when {shown})" if inert != (None,) else note, check,
+                inert)
 
 
 def _among(value: Any, values: tuple[Any, ...]) -> bool:
@@ -214,6 +218,9 @@ def _chat_tools(value: Any, body: JSON) -> str | None:
 # --- the table --------------------------------------------------------------------------------
 
 _CACHING = "prompt caching changes cost and latency, not the answer"
+_CLIENT_STREAM = ("shapes the gateway's stream to the client: `include_usage` ends it with a "
+                  "usage chunk and puts `usage: null` on every other chunk; "
+                  "`include_obfuscation` is dropped (no padding is added)")
 _CAPACITY = "a capacity or speed choice, not the answer"
 
 MESSAGES_FATES: Final[Mapping[str, Mapping[str, Fate]]] = {
@@ -238,9 +245,10 @@ MESSAGES_FATES: Final[Mapping[str, Mapping[str, Fate]]] = {
                    gemini=_translated("`streamGenerateContent` when the client streams")),
     "metadata": _row(openai=_translated("`metadata.user_id` becomes `user`"),
                      gemini=_dropped("an end-user id for abuse tracking; Gemini has none")),
-    "stop_sequences": _row(openai=_translated("`stop`", _at_most(4, "OpenAI")),
-                           gemini=_translated("`generationConfig.stopSequences`",
-                                              _at_most(5, "Gemini"))),
+    "stop_sequences": _row(openai=_translated("`stop`; more than 4 is refused",
+                                              _at_most(4, "OpenAI")),
+                           gemini=_translated("`generationConfig.stopSequences`; more than 5 is "
+                                              "refused", _at_most(5, "Gemini"))),
     "temperature": _row(openai=_translated("`temperature` (same scale)"),
                         gemini=_translated("`generationConfig.temperature`")),
     "top_p": _row(openai=_translated("`top_p`"), gemini=_translated("`generationConfig.topP`")),
@@ -330,10 +338,7 @@ CHAT_FATES: Final[Mapping[str, Mapping[str, Fate]]] = {
     "stream_options": _row(
         native=_translated("forwarded with `include_usage` on (the ledger needs the counts); "
                            "the usage chunk reaches the client only if it asked"),
-        anthropic=_translated("`include_usage` ends the client's stream with a usage chunk; "
-                              "`include_obfuscation` is dropped (no padding is added)"),
-        gemini=_translated("`include_usage` ends the client's stream with a usage chunk; "
-                           "`include_obfuscation` is dropped (no padding is added)")),
+        anthropic=_ours(_CLIENT_STREAM), gemini=_ours(_CLIENT_STREAM)),
     "temperature": _row(
         anthropic=_translated("`temperature`; above 1 is refused (Anthropic's range is 0-1)",
                               _anthropic_temperature),
@@ -341,7 +346,8 @@ CHAT_FATES: Final[Mapping[str, Mapping[str, Fate]]] = {
     "top_p": _row(anthropic=_translated("`top_p`"),
                   gemini=_translated("`generationConfig.topP`")),
     "stop": _row(anthropic=_translated("`stop_sequences`"),
-                 gemini=_translated("`generationConfig.stopSequences`", _at_most(5, "Gemini"))),
+                 gemini=_translated("`generationConfig.stopSequences`; more than 5 is refused",
+                                    _at_most(5, "Gemini"))),
     "seed": _row(anthropic=_dropped("Anthropic has no seed, and OpenAI's own is best effort: "
                                     "it picks among answers, it does not shape them"),
                  gemini=_translated("`generationConfig.seed`")),

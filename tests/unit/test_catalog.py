@@ -330,3 +330,52 @@ def test_a_float_price_in_a_file_is_refused_with_advice_to_quote_it(tmp_path: Pa
     message = f'{re.escape(str(path))}: .*`input_usd_per_mtok` is a TOML float.*quote it: "3.0"'
     with pytest.raises(CatalogError, match=message):
         load_catalog(path)
+
+
+def test_capability_flags_and_the_limit_field_default_off_and_load_when_set() -> None:
+    plain = catalog_from_dict(contract()).models[0]
+    assert (plain.supports_structured_output, plain.supports_thinking) == (False, False)
+    assert plain.max_tokens_field == "max_tokens"
+    data = contract()
+    data["providers"]["openai"] = {"kind": "openai", "base_url": "https://api.openai.com/v1",
+                                   "api_key_env": "OPENAI_API_KEY"}
+    data["models"].append({**data["models"][0], "slug": "o", "provider": "openai",
+                           "supports_structured_output": True, "supports_thinking": True,
+                           "max_tokens_field": "max_completion_tokens"})
+    reasoner = catalog_from_dict(data).model("o")
+    assert reasoner is not None
+    assert reasoner.supports("structured_output")
+    assert reasoner.supports("thinking")
+    assert reasoner.supports("tools")
+    assert reasoner.max_tokens_field == "max_completion_tokens"
+
+
+def test_a_catalog_not_using_the_new_keys_keeps_its_canonical_bytes() -> None:
+    """Stored decisions carry a ruleset hash over the canonical catalog: keys added later
+    enter it only when set, so an unchanged config still reproduces its old hash."""
+    canonical = json.loads(catalog_from_dict(contract()).canonical_json())
+    assert not {"supports_structured_output", "supports_thinking", "max_tokens_field"} & set(
+        canonical["models"][0])
+    flagged = contract()
+    flagged["models"][0]["supports_thinking"] = True
+    assert json.loads(catalog_from_dict(flagged).canonical_json())["models"][0][
+        "supports_thinking"] is True
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("max_output", "must be one of max_tokens, max_completion_tokens"),
+    ("max_completion_tokens", "applies to openai providers only"),
+])  # fmt: skip
+def test_a_bad_limit_field_is_refused_naming_it(value: str, problem: str) -> None:
+    data = contract()
+    data["models"][0]["max_tokens_field"] = value
+    with pytest.raises(CatalogError, match=re.escape(problem)):
+        catalog_from_dict(data)
+
+
+def test_the_built_in_catalog_marks_the_reasoning_models() -> None:
+    fields = {m.slug: m.max_tokens_field for m in default_catalog().models}
+    assert fields["gpt-5"] == fields["gpt-5-mini"] == "max_completion_tokens"
+    assert fields["claude-sonnet-4-5"] == fields["gemini-2.5-pro"] == "max_tokens"
+    assert all(m.supports_structured_output and m.supports_thinking
+               for m in default_catalog().models)

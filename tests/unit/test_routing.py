@@ -344,3 +344,45 @@ def test_lock_balanced_decision_is_byte_identical() -> None:
     }
     assert canonical_json(recorded) == LOCKED_DECISION
     assert decision.ruleset_hash == LOCKED_RULESET_HASH
+
+
+def capable_catalog() -> Catalog:
+    return catalog(models=[
+        model("cheap", "p2", "0.55", "0.10 0.40"),
+        model("mid", "p2", "0.70", "1.00 4.00", supports_structured_output=True),
+        model("good", "p1", "0.80", "3.00 15.00", supports_structured_output=True,
+              supports_thinking=True),
+    ])
+
+
+def test_a_call_needing_structured_output_or_thinking_routes_only_to_models_with_it() -> None:
+    structured = RouteRequest("ainfera-inference", False, 1000, 1000,
+                              needs=frozenset({"structured_output"}))
+    decision = route(structured, capable_catalog(), preference_live=False)
+    assert decision.chosen_model == "mid"
+    assert reasons(decision)["cheap"] == "structured_output_unsupported"
+    thinking = RouteRequest("ainfera-inference", False, 1000, 1000,
+                            needs=frozenset({"structured_output", "thinking"}))
+    decision = route(thinking, capable_catalog(), preference_live=False)
+    assert [m.slug for m in decision.fallback] == ["good"]
+    assert reasons(decision) == {"cheap": "structured_output_unsupported",
+                                 "mid": "thinking_unsupported", "good": None}
+
+
+def test_a_backend_whose_protocol_would_refuse_a_field_is_not_a_candidate() -> None:
+    # p2 is an openai provider: say top_k cannot go there.
+    request = RouteRequest("ainfera-inference", False, 1000, 1000,
+                           untranslatable={"openai": ("top_k",)})
+    decision = route(request, capable_catalog(), preference_live=False)
+    assert decision.chosen_model == "good"
+    assert reasons(decision) == {"cheap": "not_translatable", "mid": "not_translatable",
+                                 "good": None}
+
+
+def test_when_no_model_has_what_the_call_needs_the_decision_says_so() -> None:
+    request = RouteRequest("ainfera-inference", needs=frozenset({"thinking"}),
+                           untranslatable={"anthropic": ("inference_geo",)})
+    decision = route(request, capable_catalog(), preference_live=False)
+    assert decision.rejected_floor
+    assert decision.rejection == ("no model can serve this request: not_translatable, "
+                                  "thinking_unsupported")

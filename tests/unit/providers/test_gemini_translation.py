@@ -171,3 +171,15 @@ def test_an_error_frame_raises_with_its_code() -> None:
     with pytest.raises(UpstreamStreamError) as caught:
         GeminiStreamToCanonical("g").feed({"error": {"code": 503, "status": "UNAVAILABLE"}})
     assert (caught.value.error_type, caught.value.status) == ("UNAVAILABLE", 503)
+
+
+def test_the_prompt_count_of_the_first_frame_reaches_message_start() -> None:
+    translator = GeminiStreamToCanonical("g")
+    first = {**frame([{"text": "Hi"}], usage=False),
+             "usageMetadata": {"promptTokenCount": 21, "cachedContentTokenCount": 4}}
+    start = translator.feed(first)[0]
+    assert start["type"] == "message_start"
+    assert start["message"]["usage"] == {"input_tokens": 17, "output_tokens": 0,
+                                         "cache_read_input_tokens": 4}
+    silent = GeminiStreamToCanonical("g").feed(frame([{"text": "Hi"}], usage=False))[0]
+    assert silent["message"]["usage"] == {"input_tokens": 0, "output_tokens": 0}

@@ -176,3 +176,103 @@ def test_round_trip_canonical_to_chunks_and_back_keeps_the_message() -> None:
     assert after.message is not None
     assert after.message["content"] == before.message["content"]
     assert after.message["stop_reason"] == "tool_use"
+
+
+def test_with_include_usage_every_chunk_before_the_usage_chunk_says_usage_null() -> None:
+    chunks = to_chunks(canonical_tool_stream({"output_tokens": 65}), include_usage=True)
+    assert all("usage" in chunk and chunk["usage"] is None for chunk in chunks[:-1])
+    assert chunks[-1]["usage"]["completion_tokens"] == 65
+    without = to_chunks(canonical_tool_stream({"output_tokens": 65}), include_usage=False)
+    assert all("usage" not in chunk for chunk in without)
+
+
+def message_start() -> dict[str, Any]:
+    return {"type": "message_start", "message": {
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+        "content": [], "stop_reason": None, "stop_sequence": None,
+        "usage": {"input_tokens": 9, "output_tokens": 1}}}
+
+
+def test_a_tool_call_only_answer_starts_with_null_content() -> None:
+    events = [
+        message_start(),
+        {"type": "content_block_start", "index": 0, "content_block": {
+            "type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}},
+        {"type": "content_block_delta", "index": 0,
+         "delta": {"type": "input_json_delta", "partial_json": '{"a": 1}'}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {
+            "output_tokens": 5}},
+        {"type": "message_stop"},
+    ]  # fmt: skip
+    chunks = to_chunks(events, include_usage=False)
+    first = chunks[0]["choices"][0]["delta"]
+    assert first == {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
+        {"index": 0, "id": "toolu_1", "type": "function",
+         "function": {"name": "f", "arguments": ""}}]}  # fmt: skip
+    assert not any(chunk["choices"][0]["delta"].get("content") == "" for chunk in chunks)
+    state: ChatCompletionStreamState[None] = ChatCompletionStreamState()
+    for chunk in chunks:
+        state.handle_chunk(ChatCompletionChunk.model_validate(chunk))
+    message = state.get_final_completion().choices[0].message
+    assert message.content is None  # no empty text part for the client to show
+    assert [c.function.name for c in message.tool_calls or []] == ["f"]
+
+
+def test_thinking_before_the_text_delays_the_role_chunk_to_the_text() -> None:
+    events = [
+        message_start(),
+        {"type": "content_block_start", "index": 0,
+         "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+        {"type": "content_block_delta", "index": 0,
+         "delta": {"type": "thinking_delta", "thinking": "hmm"}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Hi"}},
+        {"type": "content_block_stop", "index": 1},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {
+            "output_tokens": 5}},
+        {"type": "message_stop"},
+    ]  # fmt: skip
+    deltas = [chunk["choices"][0]["delta"] for chunk in to_chunks(events, include_usage=False)]
+    assert deltas == [{"role": "assistant", "content": "", "refusal": None}, {"content": "Hi"},
+                      {}]
+
+
+def test_an_empty_answer_still_gets_its_role_chunk() -> None:
+    events = [message_start(), {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                                "usage": {"output_tokens": 0}}, {"type": "message_stop"}]
+    chunks = to_chunks(events, include_usage=False)
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": "",
+                                                "refusal": None}
+    assert chunks[1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_a_prompt_count_in_the_first_chunk_reaches_message_start() -> None:
+    chunks = upstream_chunks(with_usage=False)
+    chunks[0] = {**chunks[0], "usage": {"prompt_tokens": 40, "completion_tokens": 0,
+                                        "total_tokens": 40}}
+    events, _ = to_canonical(chunks)
+    assert events[0]["message"]["usage"]["input_tokens"] == 40
+    plain, _ = to_canonical(upstream_chunks(with_usage=True))
+    assert plain[0]["message"]["usage"]["input_tokens"] == 0  # not known yet: 0, as the SDK needs
+
+
+def test_native_frames_come_ahead_of_the_events_read_from_them_only_when_asked() -> None:
+    from domain.protocols.canonical import NATIVE_FRAME
+
+    chunks = upstream_chunks(with_usage=True)
+    native = ChunksToCanonical(native=True)
+    events = [event for chunk in chunks for event in native.feed(chunk)]
+    frames = [event["frame"] for event in events if event["type"] == NATIVE_FRAME]
+    assert frames == chunks  # every upstream chunk, as it came, in order
+    # Each frame first, so an encoder passing frames on sees one before any canonical event.
+    assert events[0] == {"type": NATIVE_FRAME, "frame": chunks[0]}
+    assert events[1]["type"] == "message_start"
+    plain = ChunksToCanonical()
+    assert not any(e["type"] == NATIVE_FRAME for chunk in chunks for e in plain.feed(chunk))
+    accumulated = MessageAccumulator()
+    for event in events + native.finish():
+        accumulated.feed(event)  # the accumulator skips the frames
+    assert accumulated.message is not None
+    assert accumulated.message["content"][0] == {"type": "text", "text": "Two calls."}

@@ -170,10 +170,12 @@ class Server:
 @contextmanager
 def serve(database_url: str, fake: FakeUpstream, tmp: Path,
           extra_env: dict[str, str] | None = None, name: str = "gateway",
-          allow_crash: bool = False, ready_path: str = "/readyz") -> Iterator[Server]:
-    """One `ainfera serve` process, yielded once it answers `ready_path` with 200."""
+          allow_crash: bool = False, ready_path: str = "/readyz",
+          catalog: str = CATALOG) -> Iterator[Server]:
+    """One `ainfera serve` process, yielded once it answers `ready_path` with 200. `catalog`
+    is a TOML template whose `{base}` is the fake upstream's URL."""
     config = tmp / "ainfera.toml"
-    config.write_text(CATALOG.format(base=fake.base_url))
+    config.write_text(catalog.format(base=fake.base_url))
     port = free_port()
     env = {
         **os.environ,
@@ -214,8 +216,9 @@ def serve(database_url: str, fake: FakeUpstream, tmp: Path,
 
 @contextmanager
 def run_gateway(database_url: str, fake: FakeUpstream, tmp: Path,
-                extra_env: dict[str, str] | None = None) -> Iterator[Gateway]:
+                extra_env: dict[str, str] | None = None,
+                catalog: str = CATALOG) -> Iterator[Gateway]:
     world = prepare_world(database_url)
-    with serve(database_url, fake, tmp, extra_env) as server:
+    with serve(database_url, fake, tmp, extra_env, catalog=catalog) as server:
         yield Gateway(server.url, world.key, world.other_key, world.agent_id, fake, database_url,
                       str(tmp / "signing.key"))

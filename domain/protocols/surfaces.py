@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+# The surfaces are the Routed event's `api` values: one definition, the event's.
+from domain.inference import CHAT, MESSAGES
 from domain.protocols.canonical import JSON
 
-MESSAGES: Final = "messages"  # POST /v1/messages, Anthropic Messages
-CHAT: Final = "chat.completions"  # POST /v1/chat/completions, OpenAI Chat Completions
-SURFACES: Final = (MESSAGES, CHAT)
+__all__ = ["CHAT", "MESSAGES", "NATIVE_KIND", "PROVIDER_KINDS", "ROUTING_FIELDS", "WireRequest"]
+
 # The provider kind that speaks each surface's protocol natively.
-NATIVE_KIND: Final = {MESSAGES: "anthropic", CHAT: "openai"}
+NATIVE_KIND: Final = {MESSAGES: "anthropic", CHAT: "openai"}  # POST /v1/messages, /chat/...
 PROVIDER_KINDS: Final = ("anthropic", "openai", "gemini")
 # Body fields that are the gateway's, never a backend's: the model the client asked for (the
 # backend is sent its own model id) and the routing hint.

@@ -447,19 +447,22 @@ def fate(surface: str, field: str, kind: str) -> Fate | None:
 
 def refusals_for(surface: str, body: JSON, kind: str) -> tuple[Refusal, ...]:
     """The fields of `body` a `kind` backend would have to refuse, with why."""
+    if NATIVE_KIND[surface] == kind:
+        return ()  # the caller's own protocol: every field goes as sent
+    # Every request asks this of two kinds, so only the fates that can object are looked at.
+    objecting = _OBJECTING[surface, kind]
+    table = FATES[surface]
     found: list[Refusal] = []
-    native = NATIVE_KIND[surface] == kind
     for field, value in body.items():
-        fated = fate(surface, field, kind)
-        if fated is None:
-            if not native and value is not None:
-                found.append(Refusal(field, "a field the gateway does not know cannot be "
-                                     f"translated; only a {NATIVE_KIND[surface]} backend "
-                                     "gets it as sent"))
-            continue
-        problem = fated.problem(value, body)
-        if problem:
-            found.append(Refusal(field, problem))
+        fated = objecting.get(field)
+        if fated is not None:
+            problem = fated.problem(value, body)
+            if problem:
+                found.append(Refusal(field, problem))
+        elif field not in table and value is not None:
+            found.append(Refusal(field, "a field the gateway does not know cannot be "
+                                 f"translated; only {backend_name(NATIVE_KIND[surface])} gets "
+                                 "it as sent"))
     return tuple(found)
 
 
@@ -514,6 +517,14 @@ def _cell(fated: Fate | None) -> str:
     assert fated is not None  # every row has every kind: a unit test holds the table to it
     return f"**{fated.kind}**" + (f": {fated.note}" if fated.note else "")
 
+
+# Per (surface, cross-protocol kind): the fates that may refuse some value.
+_OBJECTING: Final = {
+    (surface, kind): {field: row[kind] for field, row in table.items()
+                      if row[kind].kind == REFUSED or row[kind].check is not None}
+    for surface, table in FATES.items() for kind in PROVIDER_KINDS
+    if kind != NATIVE_KIND[surface]
+}
 
 if __name__ == "__main__":
     print(markdown(), end="")

@@ -25,6 +25,7 @@ from domain.protocols.canonical import Usage
 
 USAGE_KEYS: Final = ("input_tokens", "output_tokens", "cache_read", "cache_write")
 TOKENS_PER_PRICE_UNIT: Final = 1_000_000
+CHARS_PER_TOKEN: Final = 3
 _EXACT: Final = Context(prec=60, traps=[Inexact, InvalidOperation, Overflow, DivisionByZero])
 
 
@@ -82,10 +83,6 @@ def charge(model: Model | None, usage: Usage | None, est_input: int, output_char
     when the stream did not finish), what we measured fills in: the request estimate for
     input, delivered characters for output; the debit is then marked `+estimated`. Nothing is
     debited when no upstream served the call."""
-    # Imported here because routing ranks models by this module's estimates (a cycle at import
-    # time); the character-to-token rule is routing's, and charges must use the same one.
-    from domain.routing import estimate_input_tokens
-
     if model is None:
         return None, ""
     reported: Usage = usage or {"input_tokens": None, "output_tokens": None,
@@ -107,6 +104,17 @@ def usage_record(usage: Usage | None) -> dict[str, int | None] | None:
         return None
     return {"input_tokens": usage["input_tokens"], "output_tokens": usage["output_tokens"],
             "cache_read": usage["cache_read"], "cache_write": usage["cache_write"]}
+
+
+def estimate_input_tokens(size: bytes | str | int) -> int:
+    """A deliberately high estimate of a request's input tokens: one token per 3 characters
+    (or UTF-8 bytes, or a length given directly), rounded up. English runs near 4 characters a
+    token and JSON punctuation nearer 3, so budget reservations made from it cover the real cost.
+    Base64 media would be grossly overcounted: pass the length of the text parts only."""
+    length = len(size) if isinstance(size, bytes | str) else size
+    if type(length) is not int or length < 0:
+        raise InvalidUsage(f"a size must be a non-negative integer, not {size!r}")
+    return -(-length // CHARS_PER_TOKEN)
 
 
 def check_tokens(name: str, count: object) -> int | None:

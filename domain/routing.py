@@ -28,7 +28,6 @@ PREFERENCE_STEP: Final = {
     BALANCED: Decimal(0),
 }
 PREFERENCE_FLOOR_BAND: Final = (Decimal("0.50"), Decimal("0.85"))
-CHARS_PER_TOKEN: Final = 3
 
 
 @dataclass(frozen=True)
@@ -245,17 +244,6 @@ def parse_min_quality(raw: object) -> Decimal | None:
     if not value.is_finite() or not 0 <= value <= 1:
         raise InvalidRoutingHint(f"min_quality must be a number from 0 to 1, not {raw!r}")
     return value
-
-
-def estimate_input_tokens(size: bytes | str | int) -> int:
-    """A deliberately high estimate of a request's input tokens: one token per 3 characters
-    (or UTF-8 bytes, or a length given directly), rounded up. English runs near 4 characters a
-    token and JSON punctuation nearer 3, so budget reservations made from it cover the real cost.
-    Base64 media would be grossly overcounted: pass the length of the text parts only."""
-    length = len(size) if isinstance(size, bytes | str) else size
-    if type(length) is not int or length < 0:
-        raise InvalidRouteRequest(f"a size must be a non-negative integer, not {size!r}")
-    return -(-length // CHARS_PER_TOKEN)
 
 
 def decision_to_routed_fields(decision: RoutingDecision) -> dict[str, Any]:

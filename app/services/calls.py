@@ -6,14 +6,22 @@ idempotent retry knows whether anything was served.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
+from adapters.budget import Reservation
 from adapters.providers.errors import ProviderError
+from app.services.tenancy import Caller
+from domain.context import audit_context
+from domain.ids import public_inference_id
+from domain.inference import Inference
 from domain.protocols.canonical import JSON
 from domain.protocols.fates import Refusal
 from domain.protocols.surfaces import WireRequest
+from domain.routing import RoutingDecision
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,40 @@ class FrameEncoder(Protocol):
 
 # (request, public id, served model slug) -> the encoder for that stream.
 EncoderFactory = Callable[[InferenceRequest, str, str], FrameEncoder]
+
+
+@dataclass
+class InFlight:
+    """One inference in flight, as the write path and its relay share it: the aggregate, its
+    decision and what settles it."""
+
+    request: InferenceRequest
+    caller: Caller
+    request_id: str
+    decision: RoutingDecision
+    inference: Inference
+    started: float
+    est_input_tokens: int
+    reservation: Reservation | None = None
+    errors: list[ProviderError] = field(default_factory=list)
+    durable: bool = False  # Routed is committed: only then may anything go upstream
+    upstream_s: float = 0.0  # time spent waiting on upstreams (to first event, for streams)
+    position: int | None = None
+
+    @property
+    def routed(self) -> bool:
+        return self.decision.router != "direct"
+
+    def audit(self) -> AbstractContextManager[Any]:
+        return audit_context(str(self.caller.tenant_id), str(self.caller.agent_id),
+                             self.request_id)
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+    def recorded(self) -> Recorded:
+        return Recorded(public_inference_id(self.inference.id, self.request.surface),
+                        str(self.caller.agent_id), self.decision.router, self.position)
 
 
 class InferenceError(Exception):

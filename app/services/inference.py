@@ -20,13 +20,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from adapters.budget import BudgetError, BudgetExceeded, CountersLost, Reservation
+from adapters.budget import BudgetError, BudgetExceeded, CountersLost
 from adapters.providers import Provider, ProviderResult
 from adapters.providers.errors import ProviderError
 from adapters.writer import GroupCommitWriter
@@ -38,9 +36,9 @@ from app.services.calls import (
     InferenceError,
     InferenceRefused,
     InferenceRequest,
+    InFlight,
     InvalidRequest,
     ModelNotFound,
-    Recorded,
     StreamingCompletion,
 )
 from app.services.relay import relay, response_digest
@@ -49,9 +47,8 @@ from app.services.tenancy import Caller
 from app.telemetry import GatewayMetrics
 from domain.catalog import Catalog, Model
 from domain.context import audit_context
-from domain.ids import public_inference_id
 from domain.inference import Inference, Status
-from domain.pricing import charge, usage_record, worst_case_cost
+from domain.pricing import charge, estimate_input_tokens, usage_record, worst_case_cost
 from domain.protocols.canonical import Usage
 from domain.protocols.fates import backend_name
 from domain.protocols.limits import DEFAULT_MAX_TOKENS, output_ceiling
@@ -63,7 +60,6 @@ from domain.routing import (
     RoutingHint,
     UnknownModel,
     decision_to_routed_fields,
-    estimate_input_tokens,
     route,
     unmet_needs,
 )
@@ -76,39 +72,6 @@ T = TypeVar("T")
 RESERVATION_TTL_S = 3600
 # A call that finds the counters lost waits this long for the ledger before failing closed.
 RESERVE_REBUILD_WAIT_S = 5.0
-
-
-@dataclass
-class _Call:
-    """One inference in flight: the aggregate, its decision and what settles it."""
-
-    request: InferenceRequest
-    caller: Caller
-    request_id: str
-    decision: RoutingDecision
-    inference: Inference
-    started: float
-    est_input_tokens: int
-    reservation: Reservation | None = None
-    errors: list[ProviderError] = field(default_factory=list)
-    durable: bool = False  # Routed is committed: only then may anything go upstream
-    upstream_s: float = 0.0  # time spent waiting on upstreams (to first event, for streams)
-    position: int | None = None
-
-    @property
-    def routed(self) -> bool:
-        return self.decision.router != "direct"
-
-    def audit(self) -> AbstractContextManager[Any]:
-        return audit_context(str(self.caller.tenant_id), str(self.caller.agent_id),
-                             self.request_id)
-
-    def elapsed_ms(self) -> int:
-        return int((time.monotonic() - self.started) * 1000)
-
-    def recorded(self) -> Recorded:
-        return Recorded(public_inference_id(self.inference.id, self.request.surface),
-                        str(self.caller.agent_id), self.decision.router, self.position)
 
 
 class InferenceService:
@@ -209,7 +172,7 @@ class InferenceService:
         return reason + (" (" + "; ".join(refused) + ")" if refused else "")
 
     async def _begin(self, request: InferenceRequest, caller: Caller,
-                     request_id: str) -> _Call:
+                     request_id: str) -> InFlight:
         """Routes, reserves and makes Routed durable."""
         started = time.monotonic()
         decision, est_input = self._decide(request)
@@ -220,7 +183,7 @@ class InferenceService:
                 stream=request.stream, tools=request.tool_count,
                 request_digest=request.digest, **fields,
             )
-        call = _Call(request, caller, request_id, decision, inference, started, est_input)
+        call = InFlight(request, caller, request_id, decision, inference, started, est_input)
         if decision.rejected_floor:
             await self._refuse(call, Status.REJECTED_FLOOR, InferenceRefused(
                 "rejected_floor", self._rejection(request, decision)))
@@ -233,7 +196,7 @@ class InferenceService:
         call.durable = True
         return call
 
-    async def _reserve(self, call: _Call) -> None:
+    async def _reserve(self, call: InFlight) -> None:
         day = datetime.now(UTC).date()
         request = call.request
         # The hold covers the dearest model the call may fall back to, at the most output that
@@ -275,7 +238,7 @@ class InferenceService:
             "budget_unavailable",
             "spend counters are unavailable and the gateway fails closed; retry shortly"))
 
-    async def _refuse(self, call: _Call, status: Status, error: InferenceRefused) -> None:
+    async def _refuse(self, call: InFlight, status: Status, error: InferenceRefused) -> None:
         """A refusal after routing is a recorded inference (Routed + Completed), then raised."""
         with call.audit():
             call.inference.complete(status, None, None, call.elapsed_ms(), None)
@@ -286,7 +249,7 @@ class InferenceService:
 
     # -- dispatch with fallback -----------------------------------------------------------
 
-    def _attempts(self, call: _Call) -> list[tuple[Model, Provider | None]]:
+    def _attempts(self, call: InFlight) -> list[tuple[Model, Provider | None]]:
         """Who to try, in order: the fallback list for routed calls, the pinned model alone."""
         if not call.durable:
             self._metrics.count_dispatch_without_capture()
@@ -301,7 +264,7 @@ class InferenceService:
                              "gateway's environment", retryable=True)
 
     async def _first_answer(
-        self, call: _Call, attempt: Callable[[Provider, Model, bool], Awaitable[T]],
+        self, call: InFlight, attempt: Callable[[Provider, Model, bool], Awaitable[T]],
     ) -> tuple[Model, T]:
         """Tries the candidates in order until one answers: the fallback list for routed calls
         (on retryable errors only), the pinned model alone otherwise. `attempt` gets whether a
@@ -328,12 +291,12 @@ class InferenceService:
         await self._close(call, None, Status.FAILED, None, None, None, streamed=False)
         raise FallbackExhausted(list(call.errors), call.recorded())
 
-    def _waited(self, call: _Call, model: Model, since: float) -> None:
+    def _waited(self, call: InFlight, model: Model, since: float) -> None:
         seconds = time.monotonic() - since
         call.upstream_s += seconds
         self._metrics.observe_upstream(model.provider, seconds)
 
-    async def _complete(self, call: _Call) -> Completion:
+    async def _complete(self, call: InFlight) -> Completion:
         """A non-streamed call: the first attempt that answers wins."""
         wire, headers = call.request.wire, call.request.client_headers
         model, result = await self._first_answer(
@@ -343,7 +306,7 @@ class InferenceService:
         await self._finish_success(call, model, result)
         return Completion(call.recorded(), result.message, model.slug, result.native)
 
-    async def _finish_success(self, call: _Call, model: Model, result: ProviderResult) -> None:
+    async def _finish_success(self, call: InFlight, model: Model, result: ProviderResult) -> None:
         status = Status.FALLBACK_SUCCEEDED if call.errors else Status.SUCCEEDED
         with call.audit():
             call.inference.dispatch(model.provider, model.upstream_model,
@@ -353,7 +316,7 @@ class InferenceService:
 
     # -- streams ----------------------------------------------------------------------------
 
-    async def _open_stream(self, call: _Call, encoder: EncoderFactory) -> StreamingCompletion:
+    async def _open_stream(self, call: InFlight, encoder: EncoderFactory) -> StreamingCompletion:
         """Opens the first upstream that answers; fallback happens only before the first byte.
         The first byte is held for the first generated output only while a failure before it
         could still fall back to another candidate."""
@@ -377,7 +340,7 @@ class InferenceService:
 
     # -- closing and settlement -------------------------------------------------------------
 
-    async def _close(self, call: _Call, model: Model | None, status: Status,
+    async def _close(self, call: InFlight, model: Model | None, status: Status,
                      stop_reason: str | None, usage: Usage | None, digest: str | None,
                      streamed: bool, output_chars: int = 0) -> None:
         """Records Completed and, when anything was consumed, Debited; then settles the hold.

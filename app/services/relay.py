@@ -10,24 +10,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Awaitable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import orjson
 
 from adapters.providers import ProviderStream
 from adapters.providers.errors import ProviderError
-from app.services.calls import FrameEncoder
+from app.services.calls import FrameEncoder, InFlight
 from app.telemetry import GatewayMetrics
 from domain.catalog import Model
 from domain.inference import Status
 from domain.protocols.canonical import JSON, MessageAccumulator, Usage
 
-if TYPE_CHECKING:
-    from app.services.inference import _Call
-
 
 class Close(Protocol):
-    def __call__(self, call: _Call, model: Model | None, status: Status,
+    def __call__(self, call: InFlight, model: Model | None, status: Status,
                  stop_reason: str | None, usage: Usage | None, digest: str | None,
                  streamed: bool, output_chars: int = 0) -> Awaitable[None]: ...
 
@@ -37,7 +34,7 @@ def response_digest(message: JSON) -> str:
     return "sha256:" + hashlib.sha256(orjson.dumps(message)).hexdigest()
 
 
-async def relay(call: _Call, model: Model, upstream: ProviderStream,
+async def relay(call: InFlight, model: Model, upstream: ProviderStream,
                 dispatched: asyncio.Future[int], encoder: FrameEncoder, close: Close,
                 metrics: GatewayMetrics) -> AsyncIterator[bytes]:
     message = MessageAccumulator()

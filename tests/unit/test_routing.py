@@ -12,6 +12,7 @@ import pytest
 from domain.catalog import Catalog, canonical_json, catalog_from_dict
 from domain.context import audit_context
 from domain.inference import Inference
+from domain.pricing import InvalidUsage, estimate_input_tokens
 from domain.routing import (
     InvalidRouteRequest,
     InvalidRoutingHint,
@@ -20,7 +21,6 @@ from domain.routing import (
     RoutingHint,
     UnknownModel,
     decision_to_routed_fields,
-    estimate_input_tokens,
     route,
 )
 
@@ -303,7 +303,7 @@ def test_the_input_estimate_counts_utf8_bytes_when_given_bytes() -> None:
 
 @pytest.mark.parametrize("size", [-1, True, 1.5])
 def test_the_input_estimate_refuses_nonsense(size: Any) -> None:
-    with pytest.raises(InvalidRouteRequest):
+    with pytest.raises(InvalidUsage):
         estimate_input_tokens(size)
 
 

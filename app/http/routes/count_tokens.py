@@ -33,9 +33,9 @@ from app.http.errors import (
 from app.http.wire import FORWARDABLE_HEADERS
 from app.runtime import Runtime
 from app.services.tenancy import Caller
+from domain.pricing import estimate_input_tokens
 from domain.protocols.canonical import JSON, request_text_size
 from domain.protocols.validate import InvalidRequest, check_messages_request
-from domain.routing import estimate_input_tokens
 
 log = logging.getLogger("ainfera.count_tokens")
 

@@ -145,7 +145,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         stack.push_async_callback(counters.aclose)
         idempotency = IdempotencyStore(database)
         stack.callback(idempotency.close)
-        # Projection runners start here when this process runs them (settings.run_projections).
+        # The projector starts here when this process runs it (settings.run_projections).
         read_side = await asyncio.to_thread(open_read_side, database, store,
                                             settings.run_projections)
         stack.push_async_callback(asyncio.to_thread, read_side.close)

@@ -7,6 +7,10 @@ method is thread-safe and cheap (a lock and a dict update), fit for the request 
 `dispatch_without_capture_total` counts upstream dispatches made without a durable Routed
 event (a broken write-ahead audit). It must stay 0; it is exported even when 0 so an alert on
 `dispatch_without_capture_total > 0` can tell "never happened" from "not scraped".
+
+`ainfera_projector_*` describe the projector this process runs (absent when it runs none):
+what it last knew, read from its state without a database round trip, so they still answer
+while the database is down; `ainfera_projection_*` are read from the tracking rows.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from projections.projector import ProjectorState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -158,7 +164,8 @@ class GatewayMetrics:
         self.token_counts.inc(mode=mode)
 
     def render(self, projection_lags: Mapping[str, int] | None = None,
-               projection_positions: Mapping[str, int] | None = None) -> str:
+               projection_positions: Mapping[str, int] | None = None,
+               projector: ProjectorState | None = None) -> str:
         lines: list[str] = []
         for metric in (self.requests, self.upstream_latency, self.overhead,
                        self.dispatch_without_capture, self.token_counts):
@@ -171,7 +178,40 @@ class GatewayMetrics:
             lines.extend(_gauge("ainfera_projection_position",
                                 "The last notification id a projection applied.",
                                 "projection", projection_positions.items()))
+        if projector is not None:
+            lines.extend(_projector_lines(projector))
         return "\n".join(lines) + "\n"
+
+
+def _projector_lines(state: ProjectorState) -> list[str]:
+    success = state.last_success_at.timestamp() if state.last_success_at else 0.0
+    metrics: list[tuple[str, str, str, float]] = [
+        ("ainfera_projector_position", "gauge",
+         "The notification id every read model of this process's projector has applied.",
+         state.position),
+        ("ainfera_projector_lag_events", "gauge",
+         "Events the projector knew were in the ledger beyond its position.", state.lag),
+        ("ainfera_projector_failing", "gauge",
+         "1 while the projector's latest attempt failed (it retries with back-off).",
+         int(state.last_error is not None)),
+        ("ainfera_projector_last_success_timestamp_seconds", "gauge",
+         "When the projector last reached the database (Unix time; 0 = never).", success),
+        ("ainfera_projector_applied_events_total", "counter",
+         "Events applied by this projector, summed over its read models.",
+         state.applied_total),
+        ("ainfera_projector_batches_total", "counter", "Batches this projector committed.",
+         state.batches_total),
+        ("ainfera_projector_statements_total", "counter",
+         "Statements the projector sent to the database (a few per batch when set-based).",
+         state.statements_total),
+        ("ainfera_projector_errors_total", "counter", "Batches or polls that failed.",
+         state.errors_total),
+    ]
+    lines: list[str] = []
+    for name, kind, help_text, value in metrics:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}",
+                  f"{name} {_number(value)}"]
+    return lines
 
 
 def _gauge(name: str, help_text: str, label: str,

@@ -48,7 +48,7 @@ from projections.ledger_entries import LedgerEntries
 from projections.ledger_event import canonical_leaf
 from projections.ledger_receipts import build_receipt, consistency
 from projections.ledger_tables import INSERT_ENTRY, INSERT_NODE, MIN_LEVEL
-from projections.registry import build_runners
+from projections.registry import build_projector, names
 from projections.view import Session
 from tests.harness.ledger import record_inference
 
@@ -155,10 +155,10 @@ def run(directory: Path, n: int) -> None:
     # bring the read models there as a projection worker would. Not the sequencer: this
     # ledger's leaves were written straight into its tables.
     store = EventStore(database)
-    for runner in build_runners(database.connect, database.kind, store):
-        if runner.name != LedgerEntries.name:
-            runner.catch_up()
-        runner.view.close()
+    projector = build_projector(database.connect, database.kind, store,
+                                [name for name in names() if name != LedgerEntries.name])
+    projector.catch_up()
+    projector.close()
     store.close()
     settings = Settings(database_url=database.url, signing_key_file=key_file,
                         log_origin=ORIGIN, run_projections=False)

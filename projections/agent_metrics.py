@@ -1,5 +1,6 @@
 """agent_metrics: one row per inference (routed and passthrough alike) with what a 24-hour
-window per agent is computed from: completion time, status, latency and cost.
+window per agent is computed from: completion time, status, latency and cost (whole
+nano-dollars, rounded up: domain.money).
 
 The projection stores inputs, not percentiles: p50/p95 and error rates over a sliding window
 depend on the reader's clock, and a projection must be a function of the events alone so a
@@ -14,9 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from eventsourcing.persistence import Tracking
-
-from domain.money import usd_str
+from domain.money import from_nanos, to_nanos, usd_str
 from projections.events import (
     Completed,
     Debited,
@@ -25,50 +24,47 @@ from projections.events import (
     inference_key,
     is_error,
 )
-from projections.view import Session, SqlProjection, utc_text
+from projections.fold import KeyedRows, ReadModel, Sequenced
+from projections.view import Session, utc_text
 
-INSERT = (
-    "INSERT INTO agent_metrics (inference_id, tenant_id, agent_id, router, created_at) "
-    "VALUES (%s, %s, %s, %s, %s)"
-)
-COMPLETE = (
-    "UPDATE agent_metrics SET status = %s, latency_ms = %s, completed_at = %s "
-    "WHERE inference_id = %s"
-)
-DEBIT = "UPDATE agent_metrics SET cost_usd = %s WHERE inference_id = %s"
+TABLE = "agent_metrics"
+COLUMNS = ("inference_id", "tenant_id", "agent_id", "router", "status", "latency_ms",
+           "cost_nano_usd", "created_at", "completed_at")
 CREATED_BETWEEN = (
-    "SELECT agent_id, status, cost_usd, created_at FROM agent_metrics "
+    "SELECT agent_id, status, cost_nano_usd, created_at FROM agent_metrics "
     "WHERE tenant_id = %s AND created_at >= %s AND created_at < %s"
 )
 WINDOW = (
-    "SELECT agent_id, status, latency_ms, cost_usd FROM agent_metrics "
+    "SELECT agent_id, status, latency_ms, cost_nano_usd FROM agent_metrics "
     "WHERE tenant_id = %s AND completed_at > %s AND completed_at <= %s"
 )
 
 
-class AgentMetrics(SqlProjection):
-    name = "agent_metrics"
-    tables: ClassVar[Mapping[str, tuple[str, ...]]] = {"agent_metrics": ("inference_id",)}
+def fold(batch: Sequence[Sequenced]) -> KeyedRows:
+    rows = KeyedRows(TABLE, "inference_id", COLUMNS)
+    for item in batch:
+        event = item.event
+        match event:
+            case Routed():
+                rows.create(inference_key(event), tenant_id=str(event.tenant_id),
+                            agent_id=agent_of(event), router=event.router,
+                            created_at=utc_text(event.timestamp))
+            case Completed():
+                rows.set(inference_key(event), status=event.status,
+                         latency_ms=event.latency_ms, completed_at=utc_text(event.timestamp))
+            case Debited():
+                rows.set(inference_key(event), cost_nano_usd=to_nanos(event.cost_usd, "up"))
+            case _:
+                pass
+    return rows
 
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        with self.view.transaction() as tx:
-            match domain_event:
-                case Routed():
-                    tx.execute(INSERT, (
-                        inference_key(domain_event), str(domain_event.tenant_id),
-                        agent_of(domain_event), domain_event.router,
-                        utc_text(domain_event.timestamp),
-                    ))
-                case Completed():
-                    tx.execute(COMPLETE, (
-                        domain_event.status, domain_event.latency_ms,
-                        utc_text(domain_event.timestamp), inference_key(domain_event),
-                    ))
-                case Debited():
-                    tx.execute(DEBIT, (domain_event.cost_usd, inference_key(domain_event)))
-                case _:
-                    pass
-            self.view.track(tracking)
+
+class AgentMetrics(ReadModel):
+    name = "agent_metrics"
+    tables: ClassVar[Mapping[str, tuple[str, ...]]] = {TABLE: ("inference_id",)}
+
+    def apply(self, session: Session, batch: Sequence[Sequenced]) -> None:
+        fold(batch).write(session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +94,8 @@ class WindowStats:
 
 def window_rows(session: Session, tenant_id: str, since: str, until: str,
                 agent_id: str | None = None) -> list[tuple[Any, ...]]:
-    """(agent_id, status, latency_ms, cost_usd) of a tenant's (or one agent's) calls completed
-    in (since, until]."""
+    """(agent_id, status, latency_ms, cost in nano-dollars) of a tenant's (or one agent's)
+    calls completed in (since, until]."""
     if agent_id is None:
         return session.execute(WINDOW, (tenant_id, since, until))
     return session.execute(WINDOW + " AND agent_id = %s", (tenant_id, since, until, agent_id))
@@ -107,8 +103,8 @@ def window_rows(session: Session, tenant_id: str, since: str, until: str,
 
 def created_rows(session: Session, tenant_id: str, since: str, until: str,
                  agent_id: str | None = None) -> list[tuple[Any, ...]]:
-    """(agent_id, status, cost_usd, created_at) of a tenant's (or one agent's) calls routed
-    in [since, until): the input of usage split by exact status."""
+    """(agent_id, status, cost in nano-dollars, created_at) of a tenant's (or one agent's)
+    calls routed in [since, until): the input of usage split by exact status."""
     if agent_id is None:
         return session.execute(CREATED_BETWEEN, (tenant_id, since, until))
     return session.execute(CREATED_BETWEEN + " AND agent_id = %s",
@@ -116,18 +112,18 @@ def created_rows(session: Session, tenant_id: str, since: str, until: str,
 
 
 def window_stats(rows: Iterable[Sequence[Any]]) -> WindowStats:
-    calls = errors = 0
-    cost = Decimal(0)
+    calls = errors = cost = 0
     latencies: list[int] = []
-    for _agent, status, latency_ms, cost_usd in rows:
+    for _agent, status, latency_ms, cost_nanos in rows:
         calls += 1
         errors += is_error(status)
-        if cost_usd is not None:
-            cost += Decimal(cost_usd)
+        if cost_nanos is not None:
+            cost += int(cost_nanos)
         if latency_ms is not None:
             latencies.append(int(latency_ms))
     latencies.sort()
-    return WindowStats(calls, errors, cost, percentile(latencies, 50), percentile(latencies, 95))
+    return WindowStats(calls, errors, from_nanos(cost), percentile(latencies, 50),
+                       percentile(latencies, 95))
 
 
 def percentile(ordered: Sequence[int], pct: int) -> int | None:

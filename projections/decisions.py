@@ -15,16 +15,15 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from eventsourcing.persistence import Tracking
-
 from domain.catalog import canonical_json
 from projections.events import Routed, agent_of, inference_key
-from projections.view import Session, SqlProjection, utc_text
+from projections.fold import KeyedRows, ReadModel, Sequenced
+from projections.view import Session, utc_text
 
-INSERT = (
-    "INSERT INTO decisions (inference_id, tenant_id, agent_id, api, router, requested_model, "
-    "alias_hit, chosen_model, policy, ruleset_hash, candidates, dashboard_candidates, "
-    "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+TABLE = "decisions"
+COLUMNS = (
+    "inference_id", "tenant_id", "agent_id", "api", "router", "requested_model", "alias_hit",
+    "chosen_model", "policy", "ruleset_hash", "candidates", "dashboard_candidates", "created_at",
 )
 READ = (
     "SELECT api, router, requested_model, alias_hit, chosen_model, policy, ruleset_hash, "
@@ -34,28 +33,33 @@ READ = (
 ROUTERS = "SELECT inference_id, router FROM decisions"
 
 
-class Decisions(SqlProjection):
-    name = "decisions"
-    tables: ClassVar[Mapping[str, tuple[str, ...]]] = {"decisions": ("inference_id",)}
+def fold(batch: Sequence[Sequenced]) -> KeyedRows:
+    rows = KeyedRows(TABLE, "inference_id", COLUMNS)
+    for item in batch:
+        event = item.event
+        match event:
+            case Routed():
+                candidates = list(event.candidates or [])
+                chosen = event.chosen_model
+                rows.create(
+                    inference_key(event), tenant_id=str(event.tenant_id),
+                    agent_id=agent_of(event), api=event.api, router=event.router,
+                    requested_model=event.requested_model, alias_hit=event.alias_hit,
+                    chosen_model=chosen, policy=json_text(event.policy or {}),
+                    ruleset_hash=event.ruleset_hash, candidates=json_text(candidates),
+                    dashboard_candidates=json_text(dashboard_candidates(candidates, chosen)),
+                    created_at=utc_text(event.timestamp))
+            case _:
+                pass
+    return rows
 
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        with self.view.transaction() as tx:
-            match domain_event:
-                case Routed():
-                    candidates = list(domain_event.candidates or [])
-                    chosen = domain_event.chosen_model
-                    tx.execute(INSERT, (
-                        inference_key(domain_event), str(domain_event.tenant_id),
-                        agent_of(domain_event), domain_event.api, domain_event.router,
-                        domain_event.requested_model, domain_event.alias_hit, chosen,
-                        json_text(domain_event.policy or {}), domain_event.ruleset_hash,
-                        json_text(candidates),
-                        json_text(dashboard_candidates(candidates, chosen)),
-                        utc_text(domain_event.timestamp),
-                    ))
-                case _:
-                    pass
-            self.view.track(tracking)
+
+class Decisions(ReadModel):
+    name = "decisions"
+    tables: ClassVar[Mapping[str, tuple[str, ...]]] = {TABLE: ("inference_id",)}
+
+    def apply(self, session: Session, batch: Sequence[Sequenced]) -> None:
+        fold(batch).write(session)
 
 
 def dashboard_candidates(candidates: Sequence[Mapping[str, Any]],

@@ -21,7 +21,7 @@ IN_FLIGHT = "in_flight"
 
 _SELECT = (
     "SELECT m.inference_id, d.api, m.agent_id, a.name, m.router, d.requested_model, "
-    "d.chosen_model, d.alias_hit, m.status, m.latency_ms, m.cost_usd, m.created_at, "
+    "d.chosen_model, d.alias_hit, m.status, m.latency_ms, m.cost_nano_usd, m.created_at, "
     "m.completed_at FROM agent_metrics m "
     "JOIN decisions d ON d.inference_id = m.inference_id "
     "LEFT JOIN agents a ON a.agent_id = m.agent_id "
@@ -54,7 +54,7 @@ class InferenceRow:
     alias_hit: str | None
     status: str | None
     latency_ms: int | None
-    cost_usd: str | None
+    cost_nano_usd: int | None
     created_at: str
     completed_at: str | None
 
@@ -97,6 +97,7 @@ def list_inferences(session: Session, where: InferenceFilter, limit: int,
     return [
         InferenceRow(str(r[0]), str(r[1]), str(r[2]), None if r[3] is None else str(r[3]),
                      str(r[4]), str(r[5]), r[6], r[7], r[8],
-                     None if r[9] is None else int(r[9]), r[10], str(r[11]), r[12])
+                     None if r[9] is None else int(r[9]), None if r[10] is None else int(r[10]),
+                     str(r[11]), r[12])
         for r in session.execute(" ".join(sql), tuple(params))
     ]

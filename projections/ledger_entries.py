@@ -6,41 +6,33 @@ row holds the event object's canonical JSON, its leaf hash and its chain hash; t
 subtree roots the leaf completes (level >= 8) go to `ledger_nodes`; and the tracking position
 moves in the same transaction, so a crash never leaves a leaf without its nodes or position.
 
-Only one sequence of leaves can ever exist per store. The runner holds this projection's
-position lock for a whole batch, so a second sequencer (another gateway, `ainfera project`)
-waits and then finds the events applied. Past that, the leaf index is the primary key and the
-notification id is unique, so a replayed event fails its insert and the batch rolls back
-instead of forking the log. The in-memory tree edge is only a cache: every append is guarded,
-in the INSERT itself, by the previous leaf's (index, chain hash), which commits to every
-earlier leaf, and by the absence of its own index. When the guard fails (another runner, a
-rolled-back batch or a rebuild moved the table), the edge is reloaded from the table and the
-append retried.
+It is the projector's one sequential stage: leaf n needs leaf n-1's chain hash and the tree's
+right edge. Both are cached between batches, but only trusted after checking them against the
+table's last leaf (index and chain hash, which commits to every earlier leaf) at the start of
+each batch; when the table moved (another projector, a rolled-back batch, a rebuild) the edge
+is reloaded from it. Then the batch's leaves and nodes go in as multi-row inserts.
+
+Only one sequence of leaves can ever exist per store. The projector holds this projection's
+position lock for the whole batch, so a second sequencer waits and then finds the events
+applied. Past that, the leaf index is the primary key and the notification id and (aggregate,
+version) are unique, so a replayed event fails its insert and the batch rolls back instead of
+forking the log.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
-
-from eventsourcing.persistence import Tracking
 
 from domain.hashchain import chain_hash
 from domain.merkle_tree import CompactRange
+from projections.fold import ReadModel, Sequenced
 from projections.ledger_event import canonical_leaf
-from projections.ledger_tables import (
-    APPEND_AFTER,
-    APPEND_FIRST,
-    INSERT_NODE,
-    MIN_LEVEL,
-    LedgerTables,
-)
-from projections.view import Session, SqlProjection, SqlView
-
-log = logging.getLogger("ainfera.ledger")
+from projections.ledger_tables import INSERT_ENTRIES, INSERT_NODES, MIN_LEVEL, LedgerTables
+from projections.view import Session
 
 
-class LedgerEntries(SqlProjection):
+class LedgerEntries(ReadModel):
     name = "ledger_entries"
     # ledger_checkpoints is not here: signed checkpoints are statements already given to the
     # world, so a rebuild keeps them and `ainfera verify` checks the rebuilt tree against them.
@@ -49,55 +41,36 @@ class LedgerEntries(SqlProjection):
         "ledger_nodes": ("level", "node_index"),
     }
 
-    def __init__(self, view: SqlView) -> None:
-        super().__init__(view)
-        self._edge: CompactRange | None = None
-        self._chain = b""
+    def __init__(self) -> None:
+        # (edge, chain hash of its last leaf) as of the last committed batch; None = unknown.
+        self._head: tuple[CompactRange, bytes] | None = None
+        self._pending: tuple[CompactRange, bytes] | None = None
 
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        with self.view.transaction() as session:
-            try:
-                edge, leaf = self._append(session, domain_event, tracking)
-                # The edge and chain move only once the row is in; if anything after this
-                # fails, the batch rolls back and the next append's guard finds the cache ahead.
-                for (level, index), node in edge.append(leaf):
-                    if level >= MIN_LEVEL:
-                        session.execute(INSERT_NODE, (level, index, node.hex()))
-                self.view.track(tracking)
-            except BaseException:
-                self._edge = None  # whatever the table holds now, read it before trusting it
-                raise
+    def apply(self, session: Session, batch: Sequence[Sequenced]) -> None:
+        self._pending = None
+        edge, chain = self._edge(session)
+        entries: list[tuple[Any, ...]] = []
+        nodes: list[tuple[Any, ...]] = []
+        for item in batch:
+            obj, text, leaf = canonical_leaf(item.event, edge.size)
+            chain = chain_hash(chain, leaf)
+            entries.append((obj["leaf_index"], item.notification_id, obj["aggregate_id"],
+                            obj["version"], obj["type"], obj["tenant_id"] or "", leaf.hex(),
+                            chain.hex(), text))
+            nodes += [(level, index, node.hex()) for (level, index), node in edge.append(leaf)
+                      if level >= MIN_LEVEL]
+        session.execute_values(INSERT_ENTRIES, entries)
+        session.execute_values(INSERT_NODES, nodes)
+        self._pending = (edge, chain)
 
-    def _append(self, session: Session, event: Any,
-                tracking: Tracking) -> tuple[CompactRange, bytes]:
-        """Inserts the event's leaf where the ledger ends; returns the edge to extend."""
-        for _ in range(2):
-            edge = self._edge if self._edge is not None else self._reload(session)
-            leaf_index = edge.size
-            obj, text, leaf = canonical_leaf(event, leaf_index)
-            link = chain_hash(self._chain, leaf)
-            row = (leaf_index, tracking.notification_id, obj["aggregate_id"], obj["version"],
-                   obj["type"], obj["tenant_id"] or "", leaf.hex(), link.hex(), text)
-            if leaf_index == 0:
-                inserted = session.execute(APPEND_FIRST, row)
-            else:
-                inserted = session.execute(APPEND_AFTER, (*row, leaf_index - 1,
-                                                          self._chain.hex(), leaf_index))
-            if inserted:
-                self._chain = link
-                return edge, leaf
-            log.info("ledger_entries: the table moved under this sequencer's cached edge "
-                     "(at %d leaves); reloading it", leaf_index)
-            self._edge = None
-        raise SequencerError(f"could not append notification {tracking.notification_id}: the "
-                             "ledger changed while it was being read")
+    def committed(self) -> None:
+        self._head, self._pending = self._pending, None
 
-    def _reload(self, session: Session) -> CompactRange:
+    def _edge(self, session: Session) -> tuple[CompactRange, bytes]:
+        """A copy of the tree edge and chain hash where the table ends now."""
         tables = LedgerTables(session)
-        size, self._chain = tables.head()
-        self._edge = tables.compact_range(size)
-        return self._edge
-
-
-class SequencerError(RuntimeError):
-    """The sequencer could not place a leaf; its batch rolls back and is retried."""
+        size, chain = tables.head()
+        if self._head is None or self._head[0].size != size or self._head[1] != chain:
+            self._head = (tables.compact_range(size), chain)
+        edge, chain = self._head
+        return CompactRange(edge.size, edge.frontier), chain

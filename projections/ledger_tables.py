@@ -27,25 +27,15 @@ LEAVES = (
 )
 CHAIN_AT = "SELECT chain_hash FROM ledger_entries WHERE leaf_index = %s"
 NODE = "SELECT hash FROM ledger_nodes WHERE level = %s AND node_index = %s"
-INSERT_ENTRY = (
+# Multi-row inserts of the sequencer's leaves and subtree roots (Session.execute_values), and
+# their one-row forms.
+INSERT_ENTRIES = (
     "INSERT INTO ledger_entries (leaf_index, notification_id, aggregate_id, version, event_type, "
-    "tenant_id, leaf_hash, chain_hash, event_json) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "tenant_id, leaf_hash, chain_hash, event_json) VALUES {values}"
 )
-# The guarded appends: a row goes in only where the sequencer's cached tree edge says the
-# ledger ends (the previous leaf exists with the chain hash the cache holds and the leaf itself
-# does not, or the table is empty for leaf 0), checked in the INSERT itself; RETURNING tells
-# the caller whether it went in. Two primary-key lookups: no extra round trip per event.
-_APPEND = (
-    "INSERT INTO ledger_entries (leaf_index, notification_id, aggregate_id, version, event_type, "
-    "tenant_id, leaf_hash, chain_hash, event_json) "
-    "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s WHERE "
-)
-APPEND_AFTER = _APPEND + (
-    "EXISTS (SELECT 1 FROM ledger_entries WHERE leaf_index = %s AND chain_hash = %s) "
-    "AND NOT EXISTS (SELECT 1 FROM ledger_entries WHERE leaf_index = %s) RETURNING leaf_index"
-)
-APPEND_FIRST = _APPEND + "NOT EXISTS (SELECT 1 FROM ledger_entries) RETURNING leaf_index"
-INSERT_NODE = "INSERT INTO ledger_nodes (level, node_index, hash) VALUES (%s, %s, %s)"
+INSERT_NODES = "INSERT INTO ledger_nodes (level, node_index, hash) VALUES {values}"
+INSERT_ENTRY = INSERT_ENTRIES.replace("{values}", "(%s, %s, %s, %s, %s, %s, %s, %s, %s)")
+INSERT_NODE = INSERT_NODES.replace("{values}", "(%s, %s, %s)")
 ENTRIES_OF = (
     "SELECT leaf_index, event_json, leaf_hash, chain_hash FROM ledger_entries "
     "WHERE aggregate_id = %s ORDER BY version"

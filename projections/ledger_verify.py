@@ -18,7 +18,7 @@ from domain.hashchain import GENESIS, chain_hash
 from domain.merkle_tree import CompactRange
 from projections.ledger_event import canonical_leaf
 from projections.ledger_tables import MIN_LEVEL, LedgerTables, StoredCheckpoint
-from projections.runner import NotificationSource
+from projections.projector import NotificationSource
 from projections.view import Connect, Session
 
 OpenCheckpoint = Callable[[str], Checkpoint]

@@ -14,12 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventsourcing.persistence import Tracking
-
 from domain.routing import DIRECT, ROUTER
 from projections.events import Dispatched, Routed, inference_key
-from projections.runner import NotificationSource
-from projections.view import APPLICATION_NAME, Row, Session, SqlProjection
+from projections.fold import ReadModel, Sequenced
+from projections.projector import NotificationSource, Projector
+from projections.view import Row, Session
 
 Dump = dict[str, tuple[list[str], list[Row]]]
 
@@ -35,7 +34,7 @@ class Ledger:
     events: int = 0
 
 
-def dump_tables(session: Session, projections: Iterable[type[SqlProjection]]) -> Dump:
+def dump_tables(session: Session, projections: Iterable[type[ReadModel]]) -> Dump:
     dumps: Dump = {}
     for cls in projections:
         for table, key in cls.tables.items():
@@ -45,26 +44,21 @@ def dump_tables(session: Session, projections: Iterable[type[SqlProjection]]) ->
     return dumps
 
 
-def replay(source: NotificationSource, targets: Sequence[tuple[SqlProjection, int]],
+def replay(source: NotificationSource, scratch: Projector, top: int,
            batch_size: int = 500) -> Ledger:
-    """Feeds the sequence once to every scratch projection, each up to its own position, and
-    reads the routing facts on the way. Each page is one transaction per scratch view."""
+    """Feeds the sequence up to `top` once, through the same projector code the live side
+    runs, into scratch read models (each stopping at its own limit), and reads the routing
+    facts on the way."""
     ledger = Ledger()
-    top = max((stop for _, stop in targets), default=0)
     position = 0
     while position < top:
         page = [n for n in source.notifications(position + 1, batch_size) if n.id <= top]
         if not page:
             break
-        events = [(n.id, source.decode(n)) for n in page]
-        for projection, stop in targets:
-            todo = [(nid, e) for nid, e in events if nid <= stop]
-            if todo:
-                with projection.view.transaction():
-                    for nid, event in todo:
-                        projection.process_event(event, Tracking(APPLICATION_NAME, nid))
-        for nid, event in events:
-            _observe(ledger, nid, event)
+        batch = [Sequenced(n.id, source.decode(n)) for n in page]
+        scratch.apply(batch, position + 1)
+        for item in batch:
+            _observe(ledger, item.notification_id, item.event)
         position = page[-1].id
     return ledger
 

@@ -65,25 +65,58 @@ def record(store: EventStore, tenant: UUID, agent: UUID, request_id: str, *, rou
            status: str = "succeeded", latency_ms: int | None = 100,
            cost: str | None = "0.001000", api: str = "messages") -> UUID:
     """One inference as the gateway writes it: Routed alone (write-ahead), then the rest."""
-    with audit_context(str(tenant), str(agent), request_id):
+    call = route(store, tenant, agent, request_id, router=router, requested=requested,
+                 chosen=chosen, candidates=candidates, alias_hit=alias_hit, api=api)
+    finish(store, [call], attempts=attempts, status=status, latency_ms=latency_ms, cost=cost)
+    return call.inference.id
+
+
+@dataclass
+class OpenCall:
+    """An inference whose Routed event is recorded, with the audit ids its events carry."""
+
+    inference: Inference
+    audit: tuple[str, str, str]
+
+
+def route(store: EventStore | None, tenant: UUID, agent: UUID, request_id: str, *,
+          router: str, requested: str, chosen: str | None, candidates: list[dict[str, Any]],
+          alias_hit: str | None = None, api: str = "messages") -> OpenCall:
+    """An inference's write-ahead Routed event, saved alone (or left pending without a
+    store, for a caller that saves many at once)."""
+    audit = (str(tenant), str(agent), request_id)
+    with audit_context(*audit):
         inference = Inference(
             api=api, requested_model=requested, router=router, alias_hit=alias_hit,
             candidates=candidates, chosen_model=chosen,
             policy=POLICY if router == ROUTER else {**POLICY, "min_quality": "0.50"},
             ruleset_hash="sha256:" + "ab" * 32, stream=True, tools=0, request_digest="d" * 64,
         )
-    store.save_events(inference.collect_events())
-    with audit_context(str(tenant), str(agent), request_id):
-        for error in attempts if chosen is not None else []:
-            inference.dispatch("openai", chosen or "", None if error else "up-1", error)
-        if chosen is not None and status != "failed":
-            inference.record_stream(40, 3, 120)
-        inference.complete(status, "end_turn" if status.endswith("succeeded") else None,
-                           None, latency_ms, None)
-        if cost is not None:
-            inference.debit(Decimal(cost), "v1", None)
-    store.save_events(inference.collect_events())
-    return inference.id
+    if store is not None:
+        store.save_events(inference.collect_events())
+    return OpenCall(inference, audit)
+
+
+def finish(store: EventStore, calls: Sequence[OpenCall], *,
+           attempts: Sequence[dict[str, Any] | None] = (None,), status: str = "succeeded",
+           latency_ms: int | None = 100, cost: str | None = "0.001000") -> None:
+    """The rest of each call's events (dispatch, stream, Completed, Debited), saved in one
+    transaction, as the gateway saves a call that closes (or a group commit of many)."""
+    events: list[Any] = []
+    for call in calls:
+        inference = call.inference
+        with audit_context(*call.audit):
+            chosen = inference.chosen_model
+            for error in attempts if chosen is not None else []:
+                inference.dispatch("openai", chosen or "", None if error else "up-1", error)
+            if chosen is not None and status != "failed":
+                inference.record_stream(40, 3, 120)
+            inference.complete(status, "end_turn" if status.endswith("succeeded") else None,
+                               None, latency_ms, None)
+            if cost is not None:
+                inference.debit(Decimal(cost), "v1", None)
+        events += inference.collect_events()
+    store.save_events(events)
 
 
 def mixed_run(store: EventStore) -> Run:

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.services.dashboard import WINDOW
-from domain.money import usd_str
+from domain.money import from_nanos, usd_str
 from projections.agent_metrics import window_rows, window_stats
 from projections.agents import tenant_agent_rows
 from projections.tenancy_log import TenancyLeaf, key_leaves, tenancy_leaves
@@ -34,7 +34,7 @@ def agents_overview(session: Session, tenant_id: str, now: datetime) -> list[dic
     the Debited events) and its 24-hour metrics, and how many of its keys are active."""
     today = now.date().isoformat()
     spent: dict[str, tuple[int, Decimal]] = {
-        str(agent): (int(calls), Decimal(cost))
+        str(agent): (int(calls), from_nanos(int(cost)))
         for _day, agent, calls, cost, *_ in read_days(session, tenant_id, today, today)}
     window: dict[str, list[Sequence[Any]]] = defaultdict(list)
     for row in window_rows(session, tenant_id, utc_text(now - WINDOW), utc_text(now)):

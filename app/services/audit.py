@@ -7,9 +7,9 @@ throwaway SQLite database up to the same positions, and diff row by row; then ch
 routing contract from the events alone. The first difference is named.
 
 rebuild: in one transaction set the projection's position back to 0 and delete its rows, then
-catch up from the start. A runner elsewhere that was mid-batch finds its position moved and
-rolls back, so nothing is applied twice; reads meanwhile see a partial read model (a
-consistent read waits up to 2 s, then answers 503).
+catch up from the start. A projector elsewhere that was mid-batch finds the position moved
+back and reads again from it (the others skip what they have), so nothing is applied twice;
+reads meanwhile see a partial read model (a consistent read waits up to 2 s, then answers 503).
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from adapters.migrations import migrate
 from adapters.store import EventStore
 from projections.decisions import routers_by_inference
 from projections.ledger_verify import OpenCheckpoint, verify_ledger
-from projections.registry import PROJECTIONS, build_runner, build_runners, projection_class
+from projections.registry import PROJECTIONS, build_projector
 from projections.routing_outcomes import all_ids
+from projections.tracking import positions as tracked_positions
 from projections.verify import dump_tables, first_difference, replay, routing_contract
-from projections.view import Session, SqlView, tracked_positions
+from projections.view import Session
 
 
 @dataclass
@@ -54,11 +55,11 @@ def verify(database: Database, store: EventStore, catch_up: bool = True,
     # Read first: events written while verify runs are not this run's business.
     ledger_end = store.max_notification_id()
     if catch_up:
-        for runner in build_runners(database.connect, database.kind, store):
-            try:
-                runner.catch_up()
-            finally:
-                runner.view.close()
+        live_projector = build_projector(database.connect, database.kind, store)
+        try:
+            live_projector.catch_up()
+        finally:
+            live_projector.close()
     conn = database.connect()
     try:
         live = Session(conn, database.kind)
@@ -74,14 +75,16 @@ def verify(database: Database, store: EventStore, catch_up: bool = True,
     with tempfile.TemporaryDirectory(prefix="ainfera-verify-") as scratch_dir:
         scratch = Database.from_url(f"sqlite:///{Path(scratch_dir) / 'replay.db'}")
         migrate(scratch)
-        targets = [(cls(view=SqlView(cls.name, scratch.connect, scratch.kind)),
-                    positions[cls.name]) for cls in PROJECTIONS]
+        projector = build_projector(scratch.connect, scratch.kind, store, limits=positions)
         try:
-            ledger = replay(store, targets)
-            replay_dump = dump_tables(targets[0][0].view.session, PROJECTIONS)
+            ledger = replay(store, projector, max(positions.values(), default=0))
         finally:
-            for projection, _ in targets:
-                projection.view.close()
+            projector.close()
+        conn = scratch.connect()
+        try:
+            replay_dump = dump_tables(Session(conn, scratch.kind), PROJECTIONS)
+        finally:
+            conn.close()
     report = VerifyReport(positions, ledger_end, ledger.events,
                           {t: len(rows) for t, (_, rows) in live_dump.items()})
     for cls in PROJECTIONS:
@@ -102,11 +105,11 @@ def verify(database: Database, store: EventStore, catch_up: bool = True,
 
 def rebuild(database: Database, store: EventStore, name: str) -> dict[str, Any]:
     """Rebuilds one projection from zero; returns how many events it applied."""
-    cls = projection_class(name)
-    runner = build_runner(cls, database.connect, database.kind, store)
+    # An unknown name fails here, before anything is touched.
+    projector = build_projector(database.connect, database.kind, store, [name])
     try:
-        runner.view.reset(cls.tables)
-        applied = runner.catch_up()
-        return {"projection": name, "applied": applied, "position": runner.position()}
+        projector.reset(name)
+        applied = projector.catch_up()
+        return {"projection": name, "applied": applied, "position": projector.position()}
     finally:
-        runner.view.close()
+        projector.close()

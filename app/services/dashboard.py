@@ -2,8 +2,9 @@
 queries; their HTTP routes are app/http/routes/dashboard.py, the same concept one layer out).
 
 Pure functions of a read snapshot and `now` (so tests can pin the clock): the HTTP layer only
-picks the tenant, the time and the consistency. Money is summed as Decimal and answered as
-decimal strings; ratios are plain numbers.
+picks the tenant, the time and the consistency. Money is read as whole nano-dollars, summed as
+integers and answered as decimal strings without trailing zeros (domain.money.from_nanos);
+ratios are plain numbers.
 
 Definitions (also in docs/projections.md):
 - usage days are UTC dates of Routed; `by_status.fallback` is a subset of `ok`.
@@ -23,7 +24,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from domain.money import usd_str
+from domain.money import from_nanos, usd_str
 from projections.agent_metrics import created_rows, window_rows, window_stats
 from projections.agents import tenant_agents
 from projections.inference_list import IN_FLIGHT
@@ -50,7 +51,7 @@ def usage_daily(session: Session, tenant_id: str, days: int, today: date,
     first = today - timedelta(days=days - 1)
     dates = [(first + timedelta(days=i)).isoformat() for i in range(days)]
     calls: dict[str, int] = dict.fromkeys(dates, 0)
-    cost: dict[str, Decimal] = dict.fromkeys(dates, Decimal(0))
+    cost: dict[str, int] = dict.fromkeys(dates, 0)
     status = {d: _zero_status() for d in dates}
     per_agent: dict[str, dict[str, dict[str, Any]]] = {d: {} for d in dates}
     for day, agent, n, spent, ok, fallback, error in read_days(
@@ -58,11 +59,12 @@ def usage_daily(session: Session, tenant_id: str, days: int, today: date,
         if agent_id is not None and agent != agent_id:
             continue
         calls[day] += int(n)
-        cost[day] += Decimal(spent)
+        cost[day] += int(spent)
         status[day]["ok"] += int(ok)
         status[day]["fallback"] += int(fallback)
         status[day]["error"] += int(error)
-        per_agent[day][str(agent)] = {"calls": int(n), "cost_usd": usd_str(Decimal(spent)),
+        per_agent[day][str(agent)] = {"calls": int(n),
+                                      "cost_usd": usd_str(from_nanos(int(spent))),
                                       "by_status": {"ok": int(ok), "fallback": int(fallback),
                                                     "error": int(error)}}
     totals = _zero_status()
@@ -70,7 +72,8 @@ def usage_daily(session: Session, tenant_id: str, days: int, today: date,
         for key, value in counts.items():
             totals[key] += value
     rows: list[dict[str, Any]] = [
-        {"date": d, "calls": calls[d], "cost_usd": usd_str(cost[d]), "by_status": status[d]}
+        {"date": d, "calls": calls[d], "cost_usd": usd_str(from_nanos(cost[d])),
+         "by_status": status[d]}
         for d in dates]
     if by == "agent":
         for row in rows:
@@ -81,29 +84,28 @@ def usage_daily(session: Session, tenant_id: str, days: int, today: date,
             row["by_outcome"] = outcomes[row["date"]]
     return {
         "days": rows,
-        "totals": {"calls": sum(calls.values()), "cost_usd": usd_str(sum(cost.values(),
-                                                                         Decimal(0))),
-                   "by_status": totals},
+        "totals": {"calls": sum(calls.values()),
+                   "cost_usd": usd_str(from_nanos(sum(cost.values()))), "by_status": totals},
     }
 
 
 def _by_outcome(session: Session, tenant_id: str, dates: list[str],
                 agent_id: str | None) -> dict[str, dict[str, dict[str, str | int]]]:
-    """Per day, calls and spend of each exact outcome. Summed here as Decimal: the cost
-    column is decimal text, which SQL cannot add exactly on both dialects."""
+    """Per day, calls and spend of each exact outcome (costs in whole nano-dollars)."""
     until = (date.fromisoformat(dates[-1]) + timedelta(days=1)).isoformat()
     calls: dict[tuple[str, str], int] = defaultdict(int)
-    spent: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for _agent, status, cost_usd, created_at in created_rows(
+    spent: dict[tuple[str, str], int] = defaultdict(int)
+    for _agent, status, cost_nanos, created_at in created_rows(
             session, tenant_id, dates[0], until, agent_id):
         key = (str(created_at)[:10], str(status or IN_FLIGHT))
         calls[key] += 1
-        if cost_usd is not None:
-            spent[key] += Decimal(cost_usd)
+        if cost_nanos is not None:
+            spent[key] += int(cost_nanos)
     out: dict[str, dict[str, dict[str, str | int]]] = {d: {} for d in dates}
     for (day, outcome), n in sorted(calls.items()):
         if day in out:
-            out[day][outcome] = {"calls": n, "cost_usd": usd_str(spent[(day, outcome)])}
+            out[day][outcome] = {"calls": n,
+                                 "cost_usd": usd_str(from_nanos(spent[(day, outcome)]))}
     return out
 
 
@@ -111,8 +113,8 @@ def caps_rollup(session: Session, tenant_id: str, now: datetime) -> dict[str, An
     agents = tenant_agents(session, tenant_id)
     caps = {agent_id: cap for agent_id, _name, cap in agents if cap is not None}
     today = now.date().isoformat()
-    used = sum((Decimal(row[3]) for row in read_days(session, tenant_id, today, today)
-                if row[1] in caps), Decimal(0))
+    used = from_nanos(sum(int(row[3]) for row in read_days(session, tenant_id, today, today)
+                          if row[1] in caps))
     since, until = utc_text(now - WINDOW), utc_text(now)
     rows = window_rows(session, tenant_id, since, until)
     per_agent: dict[str, list[Sequence[Any]]] = defaultdict(list)
@@ -124,7 +126,8 @@ def caps_rollup(session: Session, tenant_id: str, now: datetime) -> dict[str, An
     return {
         "agents": len(agents),
         "policies_set": len(caps),
-        "budget": {"set": usd_str(sum(caps.values(), Decimal(0))), "used_usd": usd_str(used)},
+        "budget": {"set": usd_str(sum(caps.values(), Decimal(0)).normalize()),
+                   "used_usd": usd_str(used)},
         "latency_p50_ms": window.latency_p50_ms,
         "calls": window.calls,
         "error_rate": window.error_rate,

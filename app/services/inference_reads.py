@@ -12,13 +12,12 @@ import base64
 import binascii
 import json
 from datetime import UTC, date, datetime, time
-from decimal import Decimal
 from typing import Any, Final
 from uuid import UUID
 
 from domain.ids import public_inference_id
 from domain.inference import ROUTERS, STATUSES
-from domain.money import usd_str
+from domain.money import from_nanos, usd_str
 from projections.inference_list import IN_FLIGHT, InferenceFilter, InferenceRow, list_inferences
 from projections.view import Session, utc_text
 
@@ -55,7 +54,7 @@ def inference_item(row: InferenceRow) -> dict[str, Any]:
         "alias_hit": row.alias_hit,
         "status": row.status or IN_FLIGHT,
         "latency_ms": row.latency_ms,
-        "cost_usd": None if row.cost_usd is None else usd_str(Decimal(row.cost_usd)),
+        "cost_usd": None if row.cost_nano_usd is None else usd_str(from_nanos(row.cost_nano_usd)),
         "created_at": row.created_at,
         "completed_at": row.completed_at,
     }

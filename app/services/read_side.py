@@ -1,7 +1,7 @@
 """The read side of one gateway process: connections for reading projections, the in-process
-projection runners (when `settings.run_projections`), lag, and consistent reads.
+projector (when `settings.run_projections`), lag, and consistent reads.
 
-Reads never touch the runners' connections: on PostgreSQL they borrow from a small pool, on
+Reads never touch the projector's connection: on PostgreSQL they borrow from a small pool, on
 SQLite each read opens its own connection (cheap, and sqlite3 connections are bound to the
 thread that made them). Every read runs in one read-only snapshot, so a page built from
 several tables sees one state of them.
@@ -22,8 +22,9 @@ from psycopg_pool import ConnectionPool
 from adapters.database import Database
 from adapters.store import EventStore
 from projections.projector import Projector
-from projections.registry import build_runners, names
-from projections.view import Session, tracked_positions
+from projections.registry import build_projector, names
+from projections.tracking import positions as tracked_positions
+from projections.view import Session
 
 log = logging.getLogger("ainfera.readside")
 
@@ -73,7 +74,7 @@ class ReadSide:
                          within: float = CONSISTENT_READ_TIMEOUT_S) -> None:
         """Returns once every named projection has applied `notification_id`; raises
         ProjectionBehindError after `within` seconds. Polls the tracking rows (the truth whichever
-        process runs the projections) and wakes local runners so they do not sleep a poll."""
+        process runs the projections) and wakes a local projector so it does not sleep a poll."""
         wanted = list(projections)
         deadline = time.monotonic() + within
         delay = 0.005
@@ -109,13 +110,13 @@ def _snapshot(session: Session) -> Iterator[Session]:
 
 
 def open_read_side(database: Database, store: EventStore, run_projections: bool) -> ReadSide:
-    """Builds the read side; starts the projection runners when this process runs them."""
+    """Builds the read side; starts the projector when this process runs the projections."""
     pool = database.pool("ainfera-read", max_size=4) if database.kind == "postgres" else None
     projector = None
     if run_projections:
         channel = getattr(store.app.recorder, "channel_name", None)
-        projector = Projector(build_runners(database.connect, database.kind, store),
-                              listen_connect=database.connect, channel=channel)
+        projector = build_projector(database.connect, database.kind, store,
+                                    listen_connect=database.connect, channel=channel)
         projector.start()
     return ReadSide(database=database, store=store, projector=projector, pool=pool)
 

@@ -21,6 +21,8 @@ from adapters.writer import GroupCommitWriter, WriteFailedError
 from app.services.read_side import ReadSide
 from domain.context import audit_context
 from domain.inference import Inference
+from domain.money import from_nanos
+from projections.usage_daily import spent_on
 from projections.view import Session
 
 log = logging.getLogger("ainfera.repair")
@@ -28,7 +30,6 @@ log = logging.getLogger("ainfera.repair")
 # How long repair waits for the projections to catch up with the store before reading them.
 REPAIR_WAIT_S = 30.0
 
-_SPEND = "SELECT agent_id, cost_usd FROM usage_daily WHERE day = %s"
 _OPEN = (
     "SELECT inference_id FROM agent_metrics WHERE status IS NULL AND created_at < %s "
     "ORDER BY created_at"
@@ -37,12 +38,9 @@ _OPEN = (
 
 def spend_by_agent(session: Session, day: date) -> dict[str, Decimal]:
     """Settled spend per agent on a UTC day, as the ledger's Debited events add it up."""
-    totals: dict[str, Decimal] = {}
-    for agent_id, cost in session.execute(_SPEND, (day.isoformat(),)):
-        if not agent_id:  # calls recorded without an agent have no counter to rebuild
-            continue
-        totals[str(agent_id)] = totals.get(str(agent_id), Decimal(0)) + Decimal(str(cost))
-    return totals
+    # Calls recorded without an agent ("") have no counter to rebuild.
+    return {agent_id: from_nanos(nanos)
+            for agent_id, nanos in spent_on(session, day).items() if agent_id}
 
 
 def open_inferences(session: Session, routed_before: datetime) -> list[UUID]:

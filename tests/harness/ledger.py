@@ -30,8 +30,8 @@ from domain.inference import Inference
 from projections.checkpointer import sign_latest
 from projections.ledger_entries import LedgerEntries
 from projections.ledger_tables import StoredCheckpoint
-from projections.registry import build_runner, build_runners
-from projections.runner import ProjectionRunner
+from projections.projector import Projector
+from projections.registry import build_projector, names
 from projections.view import Session
 
 ORIGIN = "ledger.test/log"
@@ -103,27 +103,27 @@ class LedgerWorld:
     key_a: str
     key_b: str
     inferences: dict[str, Inference] = field(default_factory=dict)
-    runner: ProjectionRunner | None = None
+    sequencer: Projector | None = None
 
     def session(self) -> Session:
         return Session(self.database.connect(), self.database.kind)
 
     def sequence(self) -> int:
         """Runs the sequencer until the ledger holds every stored event."""
-        if self.runner is None:
-            self.runner = build_runner(LedgerEntries, self.database.connect, self.database.kind,
-                                       self.store)
-        return self.runner.catch_up()
+        if self.sequencer is None:
+            self.sequencer = build_projector(self.database.connect, self.database.kind,
+                                             self.store, [LedgerEntries.name])
+        return self.sequencer.catch_up()
 
     def catch_up_read_models(self) -> None:
         """Every other registered projection, applied to the end of the store once."""
         db = self.database
-        for runner in build_runners(db.connect, db.kind, self.store):
-            try:
-                if runner.name != LedgerEntries.name:
-                    runner.catch_up()
-            finally:
-                runner.view.close()
+        others = [name for name in names() if name != LedgerEntries.name]
+        projector = build_projector(db.connect, db.kind, self.store, others)
+        try:
+            projector.catch_up()
+        finally:
+            projector.close()
 
     def sign(self) -> StoredCheckpoint | None:
         session = self.session()
@@ -142,8 +142,8 @@ class LedgerWorld:
         return public_inference_id(inference.id, inference.api)
 
     def close(self) -> None:
-        if self.runner is not None:
-            self.runner.view.close()
+        if self.sequencer is not None:
+            self.sequencer.close()
         self.writer.close()
         self.store.close()
 

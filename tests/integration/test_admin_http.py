@@ -77,10 +77,11 @@ async def test_an_admin_onboards_an_agent_without_a_shell(world: World) -> None:
     assert listed.status_code == 200
     rows = {a["name"]: a for a in listed.json()["data"]}
     assert set(rows) == {"default", "bot", "support-bot"}
-    assert rows["support-bot"]["daily_cap_usd"] == "1.00"
+    # Read-model amounts render without trailing zeros (domain.money.from_nanos).
+    assert rows["support-bot"]["daily_cap_usd"] == "1"
     assert rows["support-bot"]["active_keys"] == 1
     assert rows["bot"]["calls_today"] == 5
-    assert rows["bot"]["spend_today_usd"] == "0.002300"
+    assert rows["bot"]["spend_today_usd"] == "0.0023"
     assert rows["bot"]["metrics_24h"]["calls"] == 5
 
     # Lifting the cap, then revoking the key: the key stops working.

@@ -1,4 +1,4 @@
-"""The dashboard over HTTP on both backends, served by the app's own in-process runners:
+"""The dashboard over HTTP on both backends, served by the app's own in-process projector:
 tenant scoping (another tenant's ids are 404), zeros for an empty tenant, consistent reads,
 the self-description documents and /metrics."""
 
@@ -55,10 +55,10 @@ async def test_usage_daily_counts_every_day_of_the_window(world: World) -> None:
     body = response.json()
     assert len(body["days"]) == 30
     today = datetime.now(UTC).date().isoformat()
-    assert body["days"][-1] == {"date": today, "calls": 6, "cost_usd": "0.002400",
+    assert body["days"][-1] == {"date": today, "calls": 6, "cost_usd": "0.0024",
                                 "by_status": {"ok": 3, "fallback": 1, "error": 3}}
     assert all(d["calls"] == 0 and d["cost_usd"] == "0" for d in body["days"][:-1])
-    assert body["totals"] == {"calls": 6, "cost_usd": "0.002400",
+    assert body["totals"] == {"calls": 6, "cost_usd": "0.0024",
                               "by_status": {"ok": 3, "fallback": 1, "error": 3}}
 
 
@@ -93,7 +93,8 @@ async def test_caps_rollup(world: World) -> None:
     assert body["agents"] == 2
     assert body["policies_set"] == 1
     # The counters were rebuilt from the ledger at start: they agree with it, nothing held.
-    assert body["budget"] == {"set": "7.50", "used_usd": "0.002300", "counters": "ok",
+    # Amounts render without trailing zeros: one amount, one string (domain.money.from_nanos).
+    assert body["budget"] == {"set": "7.5", "used_usd": "0.0023", "counters": "ok",
                               "settled_usd": "0.0023", "reserved_usd": "0"}
     assert body["latency_p50_ms"] == 80  # of 2, 50, 80, 120, 300, 900 ms
     # quality: one routed call found no model above its floor; reliability: bot errs 3 in 5.
@@ -107,7 +108,7 @@ async def test_agent_metrics_and_another_tenants_agent_is_404(world: World) -> N
     body = response.json()
     assert {k: body[k] for k in ("calls", "cost_usd", "error_rate", "latency_p50_ms",
                                  "latency_p95_ms")} == {
-        "calls": 5, "cost_usd": "0.002300", "error_rate": 0.6, "latency_p50_ms": 120,
+        "calls": 5, "cost_usd": "0.0023", "error_rate": 0.6, "latency_p50_ms": 120,
         "latency_p95_ms": 900}
     assert (await world.client.get(path, headers=world.b())).status_code == 404
     unknown = await world.client.get("/v1/agents/not-a-uuid/metrics", headers=world.a())
@@ -172,7 +173,7 @@ async def test_metrics_export_lag_and_the_capture_invariant(world: World) -> Non
     names = ("routing_outcomes", "usage_daily", "agent_metrics", "decisions", "agents")
     wanted = {f'ainfera_projection_lag_events{{projection="{name}"}} 0' for name in names}
     deadline = time.monotonic() + 10
-    while True:  # the in-process runners catch up on their own; lag must reach 0
+    while True:  # the in-process projector catches up on its own; lag must reach 0
         response = await world.client.get("/metrics")
         assert response.status_code == 200
         lines = set(response.text.splitlines())
@@ -184,3 +185,10 @@ async def test_metrics_export_lag_and_the_capture_invariant(world: World) -> Non
     assert "dispatch_without_capture_total 0" in lines
     end = world.store.max_notification_id()
     assert f'ainfera_projection_position{{projection="decisions"}} {end}' in lines
+    # This process runs the projector: its own state, read without the database.
+    assert f"ainfera_projector_position {end}" in lines
+    assert "ainfera_projector_lag_events 0" in lines
+    assert "ainfera_projector_failing 0" in lines
+    success = next(line for line in lines
+                   if line.startswith("ainfera_projector_last_success_timestamp_seconds "))
+    assert abs(float(success.split()[1]) - time.time()) < 60

@@ -71,7 +71,7 @@ async def test_the_list_shape_newest_first_with_public_ids(world: World) -> None
         "object": "inference", "api": "chat.completions", "agent_id": str(world.run.bot_a),
         "agent_name": "bot", "router": "ainfera-inference", "requested_model": "ainfera-auto",
         "chosen_model": "gpt-5-mini", "alias_hit": "ainfera-auto",
-        "status": "fallback_succeeded", "latency_ms": 300, "cost_usd": "0.000800"}
+        "status": "fallback_succeeded", "latency_ms": 300, "cost_usd": "0.0008"}
     assert fallback["created_at"].endswith("Z")
     assert fallback["completed_at"].endswith("Z")
     rejected = body["data"][3]
@@ -151,27 +151,27 @@ async def test_usage_split_by_agent_and_by_outcome(world: World) -> None:
     by_agent = (await world.get("/v1/usage/daily?days=2&by=agent")).json()
     today = by_agent["days"][-1]
     assert today["by_agent"] == {
-        str(run.agent_a): {"calls": 1, "cost_usd": "0.000100",
+        str(run.agent_a): {"calls": 1, "cost_usd": "0.0001",
                            "by_status": {"ok": 1, "fallback": 0, "error": 0}},
-        str(run.bot_a): {"calls": 5, "cost_usd": "0.002300",
+        str(run.bot_a): {"calls": 5, "cost_usd": "0.0023",
                          "by_status": {"ok": 2, "fallback": 1, "error": 3}},
     }
     assert by_agent["days"][0]["by_agent"] == {}
     by_outcome = (await world.get("/v1/usage/daily?days=2&by=outcome")).json()
     outcome = by_outcome["days"][-1]["by_outcome"]
     assert outcome == {
-        "cancelled": {"calls": 1, "cost_usd": "0.000300"},
+        "cancelled": {"calls": 1, "cost_usd": "0.0003"},
         "failed": {"calls": 1, "cost_usd": "0"},
-        "fallback_succeeded": {"calls": 1, "cost_usd": "0.000800"},
+        "fallback_succeeded": {"calls": 1, "cost_usd": "0.0008"},
         "rejected_floor": {"calls": 1, "cost_usd": "0"},
-        "succeeded": {"calls": 2, "cost_usd": "0.001300"},
+        "succeeded": {"calls": 2, "cost_usd": "0.0013"},
     }
     # The splits add up to the day's totals, exactly.
     day = by_outcome["days"][-1]
     assert sum(v["calls"] for v in outcome.values()) == day["calls"] == 6
     assert sum(Decimal(v["cost_usd"]) for v in outcome.values()) == Decimal(day["cost_usd"])
     one = (await world.get("/v1/usage/daily?days=1&agent=default")).json()
-    assert one["totals"] == {"calls": 1, "cost_usd": "0.000100",
+    assert one["totals"] == {"calls": 1, "cost_usd": "0.0001",
                              "by_status": {"ok": 1, "fallback": 0, "error": 0}}
     assert (await world.get("/v1/usage/daily?by=model")).status_code == 400
     assert (await world.get("/v1/usage/daily?agent=ghost")).status_code == 404

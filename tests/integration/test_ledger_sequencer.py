@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eventsourcing.persistence import Tracking
 
 from adapters.jcs import leaf_hash_of_event
 from adapters.signer import verify_note
@@ -23,13 +22,13 @@ from domain.inference import Inference
 from domain.merkle import root_of
 from domain.merkle_tree import CompactRange
 from projections.checkpointer import Checkpointer, ForkError, sign_latest
+from projections.fold import Sequenced
 from projections.ledger_entries import LedgerEntries
 from projections.ledger_event import LedgerEventError
 from projections.ledger_tables import MIN_LEVEL, LedgerTables
 from projections.ledger_verify import verify_ledger
-from projections.registry import build_runner
-from projections.runner import ProjectionRunner
-from projections.view import APPLICATION_NAME, SqlView
+from projections.projector import Projector
+from projections.registry import build_projector
 from tests.harness.ledger import ORIGIN, LedgerWorld, ledger_world
 
 
@@ -37,6 +36,11 @@ from tests.harness.ledger import ORIGIN, LedgerWorld, ledger_world
 def world(database_url: str, tmp_path: Path) -> Iterator[LedgerWorld]:
     with ledger_world(database_url, tmp_path) as w:
         yield w
+
+
+def sequencer(world: LedgerWorld, **options: Any) -> Projector:
+    db = world.database
+    return build_projector(db.connect, db.kind, world.store, [LedgerEntries.name], **options)
 
 
 def rows(world: LedgerWorld) -> list[tuple[Any, ...]]:
@@ -120,14 +124,14 @@ def test_sequencers_taking_turns_resume_from_the_table(world: LedgerWorld) -> No
     reloads it, and the leaves are what one sequencer alone would have written."""
     fill(world, 70)
     db = world.database
-    first = build_runner(LedgerEntries, db.connect, db.kind, world.store, batch_size=37)
-    second = build_runner(LedgerEntries, db.connect, db.kind, world.store, batch_size=41)
+    first = sequencer(world, batch_size=37)
+    second = sequencer(world, batch_size=41)
     try:
         while first.catch_up(max_events=37) + second.catch_up(max_events=41):
             pass
     finally:
-        first.view.close()
-        second.view.close()
+        first.close()
+        second.close()
     check_ledger(world)
     assert verify_ledger(world.store, db.connect, db.kind) == []
 
@@ -135,8 +139,7 @@ def test_sequencers_taking_turns_resume_from_the_table(world: LedgerWorld) -> No
 def test_concurrent_sequencers_never_fork(world: LedgerWorld) -> None:
     db = world.database
     initial = len(rows(world))
-    runners = [build_runner(LedgerEntries, db.connect, db.kind, world.store, batch_size=7,
-                            poll_interval=0.01) for _ in range(3)]
+    runners = [sequencer(world, batch_size=7, poll_interval=0.01) for _ in range(3)]
     for runner in runners:
         runner.start()
     try:
@@ -152,21 +155,23 @@ def test_concurrent_sequencers_never_fork(world: LedgerWorld) -> None:
             runner.stop()
     check_ledger(world)
     # Every event applied exactly once, whichever runner got it.
-    assert sum(r.applied_total for r in runners) == len(rows(world)) - initial
+    assert sum(r.state().applied_total for r in runners) == len(rows(world)) - initial
     assert verify_ledger(world.store, db.connect, db.kind) == []
 
 
 def test_a_second_sequencer_replaying_applied_events_fails_cleanly(world: LedgerWorld) -> None:
     before = rows(world)
-    db = world.database
-    stale = LedgerEntries(SqlView(LedgerEntries.name, db.connect, db.kind))
+    stale = LedgerEntries()  # a sequencer that never saw the table: it appends at its end
     notification = world.store.notifications(1, 1)[0]
     event = world.store.decode(notification)
+    session = world.session()
     try:
+        session.begin(write=True)
         with pytest.raises(Exception, match=r"(?i)unique|already|duplicate"):
-            stale.process_event(event, Tracking(APPLICATION_NAME, notification.id))
+            stale.apply(session, [Sequenced(notification.id, event)])
+        session.rollback()
     finally:
-        stale.view.close()
+        session.close()
     assert rows(world) == before
 
 
@@ -188,11 +193,12 @@ def test_rebuild_writes_the_same_leaves(world: LedgerWorld) -> None:
     fill(world, 55)
     world.sequence()
     before, nodes = rows(world), stored_nodes(world)
-    assert world.runner is not None
-    world.runner.view.reset(LedgerEntries.tables)
-    # A fresh runner (its position cache is stale) driving the same projection, whose cached
-    # tree edge is now ahead of the emptied table.
-    world.runner = ProjectionRunner(world.runner.projection, world.store)
+    assert world.sequencer is not None
+    # Rebuilt by another process: the world's sequencer has a stale position and a cached
+    # tree edge that is now ahead of the emptied table.
+    rebuilder = sequencer(world)
+    rebuilder.reset(LedgerEntries.name)
+    rebuilder.close()
     world.sequence()
     assert rows(world) == before
     assert stored_nodes(world) == nodes
@@ -250,8 +256,8 @@ def _latest_size(world: LedgerWorld) -> int:
 
 
 def test_sign_latest_on_an_empty_ledger_signs_nothing(world: LedgerWorld) -> None:
-    assert world.runner is not None
-    world.runner.view.reset(LedgerEntries.tables)
+    assert world.sequencer is not None
+    world.sequencer.reset(LedgerEntries.name)
     session = world.session()
     try:
         assert sign_latest(session, world.signer, ORIGIN) is None

@@ -64,14 +64,15 @@ def test_verify_passes_fails_on_a_hand_edit_and_passes_after_rebuild(
     assert report["rows"]["routing_outcomes"] == 6
 
     target = str(run.ids["cancelled"])
-    assert execute(database, "UPDATE routing_outcomes SET cost_usd = %s WHERE inference_id = %s",
-                   "0.999999", target) == 1
+    assert execute(database,
+                   "UPDATE routing_outcomes SET cost_nano_usd = %s WHERE inference_id = %s",
+                   999_999_000, target) == 1
     tampered = ainfera(database_url, "verify")
     assert tampered.returncode == 1
     assert tampered.stdout == ""
     assert tampered.stderr.strip() == (
         f"ainfera: error: verify failed: routing_outcomes: row inference_id={target}: column "
-        "cost_usd is '0.999999' live but '0.000300' in the replay")
+        "cost_nano_usd is 999999000 live but 300000 in the replay")
 
     rebuilt = ainfera(database_url, "rebuild", "routing_outcomes", "--json")
     assert rebuilt.returncode == 0, rebuilt.stderr

@@ -55,7 +55,8 @@ def test_nearest_rank_percentiles_are_observed_values() -> None:
     assert percentile([7], 95) == 7
     assert percentile([1, 2, 3, 4], 50) == 2
     assert percentile(list(range(1, 101)), 95) == 95
-    stats = window_stats([("a", "succeeded", 10, "0.1"), ("a", "failed", None, None),
-                          ("a", "cancelled", 30, "0.02")])
+    # Costs are whole nano-dollars.
+    stats = window_stats([("a", "succeeded", 10, 100_000_000), ("a", "failed", None, None),
+                          ("a", "cancelled", 30, 20_000_000)])
     assert (stats.calls, stats.errors, str(stats.cost_usd)) == (3, 2, "0.12")
     assert (stats.latency_p50_ms, stats.latency_p95_ms, stats.error_rate) == (10, 30, 0.6667)

@@ -55,24 +55,29 @@ def available(kind: str) -> list[Migration]:
     return [chosen[v][1] for v in sorted(chosen)]
 
 
-def migrate(database: Database) -> list[str]:
-    """Applies what is missing; returns the names applied (empty when up to date)."""
+def migrate(database: Database, up_to: int | None = None) -> list[str]:
+    """Applies what is missing (up to version `up_to`, for tests of a migration's own data
+    conversion); returns the names applied (empty when up to date)."""
     conn = database.connect()
     try:
         if database.kind == "sqlite":
-            return _migrate_sqlite(conn)
-        return _migrate_postgres(conn)
+            return _migrate_sqlite(conn, up_to)
+        return _migrate_postgres(conn, up_to)
     finally:
         conn.close()
 
 
-def _migrate_sqlite(conn: sqlite3.Connection) -> list[str]:
+def _wanted(kind: str, up_to: int | None) -> list[Migration]:
+    return [m for m in available(kind) if up_to is None or m.version <= up_to]
+
+
+def _migrate_sqlite(conn: sqlite3.Connection, up_to: int | None) -> list[str]:
     applied_now: list[str] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(_CREATE_TABLE)
         done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-        for migration in available("sqlite"):
+        for migration in _wanted("sqlite", up_to):
             if migration.version in done:
                 continue
             for statement in _sqlite_statements(migration.sql):
@@ -110,14 +115,14 @@ def _only_comments(text: str) -> bool:
     return all(not line.strip() or line.strip().startswith("--") for line in text.splitlines())
 
 
-def _migrate_postgres(conn: Any) -> list[str]:
+def _migrate_postgres(conn: Any, up_to: int | None) -> list[str]:
     applied_now: list[str] = []
     try:
         conn.execute("SELECT pg_advisory_lock(%s)", (_ADVISORY_LOCK_KEY,))
         try:
             conn.execute(_CREATE_TABLE)
             done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-            for migration in available("postgres"):
+            for migration in _wanted("postgres", up_to):
                 if migration.version in done:
                     continue
                 with conn.transaction():

@@ -1,11 +1,14 @@
-"""Migrations on both backends: in order, once each, safe twice and from two processes."""
+"""Migrations on both backends: in order, once each, safe twice and from two processes; and
+0006's conversion of read-model money to exact nano-dollars."""
 
 from __future__ import annotations
 
 import multiprocessing
 
+import pytest
+
 from adapters.database import Database
-from adapters.migrations import applied, available, migrate
+from adapters.migrations import MigrationError, applied, available, migrate
 
 
 def _migrate_in_child(url: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
@@ -43,3 +46,69 @@ def test_two_processes_migrating_at_once_apply_once(database_url: str) -> None:
     shipped = available(Database.from_url(database_url).kind)
     assert sorted(len(r) for r in results) == [0, len(shipped)]
     assert applied(Database.from_url(database_url)) == [m.version for m in shipped]
+
+
+def _execute(database: Database, statement: str, *params: object) -> list[tuple[object, ...]]:
+    conn = database.connect()
+    try:
+        cursor = conn.execute(database.sql(statement), params)
+        return [tuple(r) for r in cursor.fetchall()] if cursor.description else []
+    finally:
+        conn.close()
+
+
+def _old_rows(database: Database, cost: str, cap: str) -> None:
+    """Read-model rows as 0002 stored them: money as decimal TEXT."""
+    _execute(database, "INSERT INTO routing_outcomes (inference_id, tenant_id, agent_id, api, "
+             "requested_model, ruleset_hash, created_at, cost_usd) VALUES "
+             "(%s, 't', 'a', 'messages', 'm', 'h', 'x', %s)", f"ro-{cost}", cost)
+    _execute(database, "INSERT INTO agent_metrics (inference_id, tenant_id, agent_id, router, "
+             "created_at, cost_usd) VALUES (%s, 't', 'a', 'r', 'x', %s)", f"am-{cost}", cost)
+    _execute(database, "INSERT INTO usage_daily (tenant_id, agent_id, day, calls, cost_usd, ok, "
+             "fallback, error) VALUES ('t', %s, '2026-11-29', 1, %s, 1, 0, 0)", f"a-{cost}",
+             cost)
+    _execute(database, "INSERT INTO agents (agent_id, tenant_id, name, daily_cap_usd, "
+             "registered_at, policy_updated_at) VALUES (%s, 't', 'n', %s, 'x', 'x')",
+             f"ag-{cap}", cap)
+
+
+def test_0006_converts_existing_money_rows_to_exact_nano_dollars(database_url: str) -> None:
+    database = Database.from_url(database_url)
+    migrate(database, up_to=5)
+    # Spend rounds up below a nano-dollar and caps round down, as the projector does now.
+    cases = [("0.001200", "7.50", 1_200_000, 7_500_000_000),
+             ("12", "0", 12_000_000_000, 0),
+             ("0", "12.345678912", 0, 12_345_678_912),
+             ("0.0000000001", "0.0000000019", 1, 1),
+             ("3.123456789000", "100", 3_123_456_789, 100_000_000_000)]
+    for cost, cap, _, _ in cases:
+        _old_rows(database, cost, cap)
+    _execute(database, "INSERT INTO routing_outcomes (inference_id, tenant_id, agent_id, api, "
+             "requested_model, ruleset_hash, created_at) VALUES "
+             "('unpriced', 't', 'a', 'messages', 'm', 'h', 'x')")
+    assert migrate(database) == [f"{m.version:04d}_{m.name}" for m in available(database.kind)
+                                 if m.version > 5]
+    for table, key, prefix in (("routing_outcomes", "inference_id", "ro-"),
+                               ("agent_metrics", "inference_id", "am-"),
+                               ("usage_daily", "agent_id", "a-")):
+        got = dict(_execute(database, f"SELECT {key}, cost_nano_usd FROM {table}"))
+        for cost, _, nanos, _ in cases:
+            assert got.pop(f"{prefix}{cost}") == nanos, (table, cost)
+        assert got == ({"unpriced": None} if table == "routing_outcomes" else {})
+    caps = dict(_execute(database, "SELECT agent_id, daily_cap_nano_usd FROM agents"))
+    assert caps == {f"ag-{cap}": nanos for _, cap, _, nanos in cases}
+    # The point of it: the database adds money exactly.
+    (total,) = _execute(database, "SELECT SUM(cost_nano_usd) FROM usage_daily")[0]
+    assert int(str(total)) == sum(nanos for _, _, nanos, _ in cases)
+
+
+def test_0006_refuses_money_that_is_not_a_decimal_and_changes_nothing(
+        database_url: str) -> None:
+    database = Database.from_url(database_url)
+    migrate(database, up_to=5)
+    _old_rows(database, "0.5", "1")
+    _execute(database, "UPDATE usage_daily SET cost_usd = 'five dollars'")
+    with pytest.raises(MigrationError):
+        migrate(database)
+    assert applied(database) == [1, 2, 3, 4, 5]
+    assert _execute(database, "SELECT cost_usd FROM usage_daily") == [("five dollars",)]

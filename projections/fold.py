@@ -36,6 +36,11 @@ class ReadModel(ABC):
         """Writes what `batch` (events past this model's position, in sequence order) changes,
         inside the projector's transaction; ignored events simply change nothing."""
 
+    def prepare(self, batch: Sequence[Sequenced]) -> None:  # noqa: B027 - an optional hook
+        """Called before the batch's transaction with the events this model is expected to
+        apply: work that needs no database can be done here, so the transaction (on SQLite,
+        the database's write lock) is held for less time. `apply` must check it still holds."""
+
     def committed(self) -> None:  # noqa: B027 - a hook: most models cache nothing
         """Called once the batch's transaction committed (a model caching state moves it)."""
 

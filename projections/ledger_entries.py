@@ -12,6 +12,12 @@ table's last leaf (index and chain hash, which commits to every earlier leaf) at
 each batch; when the table moved (another projector, a rolled-back batch, a rebuild) the edge
 is reloaded from it. Then the batch's leaves and nodes go in as multi-row inserts.
 
+The leaves are computed (canonical JSON, hashes: most of the projector's CPU) in `prepare`,
+before the batch's transaction, from the cached edge, so the transaction (on SQLite, the
+database's one write lock) is not held meanwhile. They are used only when the table still ends
+where they start and the batch is the one they were computed for; otherwise they are computed
+again inside the transaction.
+
 Only one sequence of leaves can ever exist per store. The projector holds this projection's
 position lock for the whole batch, so a second sequencer waits and then finds the events
 applied. Past that, the leaf index is the primary key and the notification id and (aggregate,
@@ -22,6 +28,7 @@ forking the log.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from domain.hashchain import chain_hash
@@ -30,6 +37,19 @@ from projections.fold import ReadModel, Sequenced
 from projections.ledger_event import canonical_leaf
 from projections.ledger_tables import INSERT_ENTRIES, INSERT_NODES, MIN_LEVEL, LedgerTables
 from projections.view import Session
+
+Head = tuple[CompactRange, bytes]  # the tree's right edge and the chain hash of its last leaf
+
+
+@dataclass(frozen=True, slots=True)
+class _Leaves:
+    """A batch's rows, computed from the head they extend; `after` is the head they make."""
+
+    start: tuple[int, bytes]
+    notification_ids: tuple[int, ...]
+    entries: list[tuple[Any, ...]]
+    nodes: list[tuple[Any, ...]]
+    after: Head
 
 
 class LedgerEntries(ReadModel):
@@ -42,35 +62,49 @@ class LedgerEntries(ReadModel):
     }
 
     def __init__(self) -> None:
-        # (edge, chain hash of its last leaf) as of the last committed batch; None = unknown.
-        self._head: tuple[CompactRange, bytes] | None = None
-        self._pending: tuple[CompactRange, bytes] | None = None
+        # The head as of the last committed batch (None = unknown, read it from the table).
+        self._head: Head | None = None
+        self._pending: Head | None = None
+        self._prepared: _Leaves | None = None
+
+    def prepare(self, batch: Sequence[Sequenced]) -> None:
+        self._prepared = _leaves(self._head, batch) if self._head is not None else None
 
     def apply(self, session: Session, batch: Sequence[Sequenced]) -> None:
         self._pending = None
-        edge, chain = self._edge(session)
-        entries: list[tuple[Any, ...]] = []
-        nodes: list[tuple[Any, ...]] = []
-        for item in batch:
-            obj, text, leaf = canonical_leaf(item.event, edge.size)
-            chain = chain_hash(chain, leaf)
-            entries.append((obj["leaf_index"], item.notification_id, obj["aggregate_id"],
-                            obj["version"], obj["type"], obj["tenant_id"] or "", leaf.hex(),
-                            chain.hex(), text))
-            nodes += [(level, index, node.hex()) for (level, index), node in edge.append(leaf)
-                      if level >= MIN_LEVEL]
-        session.execute_values(INSERT_ENTRIES, entries)
-        session.execute_values(INSERT_NODES, nodes)
-        self._pending = (edge, chain)
+        head = self._current_head(session)
+        leaves, self._prepared = self._prepared, None
+        if (leaves is None or leaves.start != (head[0].size, head[1])
+                or leaves.notification_ids != tuple(i.notification_id for i in batch)):
+            leaves = _leaves(head, batch)
+        session.execute_values(INSERT_ENTRIES, leaves.entries)
+        session.execute_values(INSERT_NODES, leaves.nodes)
+        self._pending = leaves.after
 
     def committed(self) -> None:
         self._head, self._pending = self._pending, None
 
-    def _edge(self, session: Session) -> tuple[CompactRange, bytes]:
-        """A copy of the tree edge and chain hash where the table ends now."""
+    def _current_head(self, session: Session) -> Head:
+        """The cached head, reloaded from the table unless the table still ends there."""
         tables = LedgerTables(session)
         size, chain = tables.head()
         if self._head is None or self._head[0].size != size or self._head[1] != chain:
             self._head = (tables.compact_range(size), chain)
-        edge, chain = self._head
-        return CompactRange(edge.size, edge.frontier), chain
+        return self._head
+
+
+def _leaves(head: Head, batch: Sequence[Sequenced]) -> _Leaves:
+    """The rows of `batch` appended at `head` (which is left as it was)."""
+    edge, chain = CompactRange(head[0].size, head[0].frontier), head[1]
+    entries: list[tuple[Any, ...]] = []
+    nodes: list[tuple[Any, ...]] = []
+    for item in batch:
+        obj, text, leaf = canonical_leaf(item.event, edge.size)
+        chain = chain_hash(chain, leaf)
+        entries.append((obj["leaf_index"], item.notification_id, obj["aggregate_id"],
+                        obj["version"], obj["type"], obj["tenant_id"] or "", leaf.hex(),
+                        chain.hex(), text))
+        nodes += [(level, index, node.hex()) for (level, index), node in edge.append(leaf)
+                  if level >= MIN_LEVEL]
+    return _Leaves((head[0].size, head[1]), tuple(i.notification_id for i in batch), entries,
+                   nodes, (edge, chain))

@@ -162,6 +162,9 @@ class Projector:
             self._publish(self._read_positions(), head=start - 1)
             return 0
         batch = [Sequenced(n.id, self.source.decode(n)) for n in notifications]
+        for model in self.models:
+            # What each model will apply if no other projector moves its position meanwhile.
+            model.prepare(self._todo(model, known[model.name], batch))
         applied = self.apply(batch, start)
         head = batch[-1].notification_id
         if len(notifications) >= limit:
@@ -206,9 +209,15 @@ class Projector:
                 continue  # applied already (another projector got there first) or at its limit
             if position < start - 1:
                 raise _Behind(model.name)
-            plan[model] = (upto, [item for item in batch
-                                  if position < item.notification_id <= upto])
+            plan[model] = (upto, self._todo(model, position, batch))
         return plan
+
+    def _todo(self, model: ReadModel, position: int,
+              batch: Sequence[Sequenced]) -> list[Sequenced]:
+        """The events of `batch` past `position`, up to the model's limit."""
+        upto = self._limits.get(model.name)
+        return [item for item in batch if position < item.notification_id
+                and (upto is None or item.notification_id <= upto)]
 
     # -- driving it from the calling thread ------------------------------------------------
 

@@ -21,7 +21,7 @@ class Sequenced(NamedTuple):
     """One decoded event and its place in the application sequence."""
 
     notification_id: int
-    event: Any
+    event: object
 
 
 class ReadModel(ABC):

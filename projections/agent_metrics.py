@@ -30,9 +30,10 @@ from projections.view import Session, utc_text
 TABLE = "agent_metrics"
 COLUMNS = ("inference_id", "tenant_id", "agent_id", "router", "status", "latency_ms",
            "cost_nano_usd", "created_at", "completed_at")
-CREATED_BETWEEN = (
-    "SELECT agent_id, status, cost_nano_usd, created_at FROM agent_metrics "
-    "WHERE tenant_id = %s AND created_at >= %s AND created_at < %s"
+OUTCOMES_BY_DAY = (
+    "SELECT substr(created_at, 1, 10), status, COUNT(*), SUM(cost_nano_usd) FROM agent_metrics "
+    "WHERE tenant_id = %s AND created_at >= %s AND created_at < %s{agent} "
+    "GROUP BY substr(created_at, 1, 10), status"
 )
 WINDOW = (
     "SELECT agent_id, status, latency_ms, cost_nano_usd FROM agent_metrics "
@@ -101,14 +102,18 @@ def window_rows(session: Session, tenant_id: str, since: str, until: str,
     return session.execute(WINDOW + " AND agent_id = %s", (tenant_id, since, until, agent_id))
 
 
-def created_rows(session: Session, tenant_id: str, since: str, until: str,
-                 agent_id: str | None = None) -> list[tuple[Any, ...]]:
-    """(agent_id, status, cost in nano-dollars, created_at) of a tenant's (or one agent's)
-    calls routed in [since, until): the input of usage split by exact status."""
+def outcomes_by_day(session: Session, tenant_id: str, since: str, until: str,
+                    agent_id: str | None = None) -> list[tuple[str, str | None, int, int]]:
+    """(UTC day routed, status or None while in flight, calls, nano-dollars debited) of a
+    tenant's (or one agent's) calls routed in [since, until), added up by the database: the
+    input of usage split by exact status."""
     if agent_id is None:
-        return session.execute(CREATED_BETWEEN, (tenant_id, since, until))
-    return session.execute(CREATED_BETWEEN + " AND agent_id = %s",
-                           (tenant_id, since, until, agent_id))
+        rows = session.execute(OUTCOMES_BY_DAY.replace("{agent}", ""), (tenant_id, since, until))
+    else:
+        rows = session.execute(OUTCOMES_BY_DAY.replace("{agent}", " AND agent_id = %s"),
+                               (tenant_id, since, until, agent_id))
+    return [(str(day), None if status is None else str(status), int(calls),
+             int(spent or 0)) for day, status, calls, spent in rows]
 
 
 def window_stats(rows: Iterable[Sequence[Any]]) -> WindowStats:

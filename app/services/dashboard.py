@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.money import from_nanos, usd_str
-from projections.agent_metrics import created_rows, window_rows, window_stats
+from projections.agent_metrics import outcomes_by_day, window_rows, window_stats
 from projections.agents import tenant_agents
 from projections.inference_list import IN_FLIGHT
 from projections.routing_outcomes import count_status_since
@@ -91,21 +91,15 @@ def usage_daily(session: Session, tenant_id: str, days: int, today: date,
 
 def _by_outcome(session: Session, tenant_id: str, dates: list[str],
                 agent_id: str | None) -> dict[str, dict[str, dict[str, str | int]]]:
-    """Per day, calls and spend of each exact outcome (costs in whole nano-dollars)."""
+    """Per day, calls and spend of each exact outcome, added up by the database."""
     until = (date.fromisoformat(dates[-1]) + timedelta(days=1)).isoformat()
-    calls: dict[tuple[str, str], int] = defaultdict(int)
-    spent: dict[tuple[str, str], int] = defaultdict(int)
-    for _agent, status, cost_nanos, created_at in created_rows(
-            session, tenant_id, dates[0], until, agent_id):
-        key = (str(created_at)[:10], str(status or IN_FLIGHT))
-        calls[key] += 1
-        if cost_nanos is not None:
-            spent[key] += int(cost_nanos)
     out: dict[str, dict[str, dict[str, str | int]]] = {d: {} for d in dates}
-    for (day, outcome), n in sorted(calls.items()):
+    for day, status, calls, spent in sorted(
+            outcomes_by_day(session, tenant_id, dates[0], until, agent_id),
+            key=lambda row: (row[0], row[1] or IN_FLIGHT)):
         if day in out:
-            out[day][outcome] = {"calls": n,
-                                 "cost_usd": usd_str(from_nanos(spent[(day, outcome)]))}
+            out[day][status or IN_FLIGHT] = {"calls": calls,
+                                             "cost_usd": usd_str(from_nanos(spent))}
     return out
 
 

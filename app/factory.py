@@ -25,6 +25,7 @@ from app.http.routes.metrics import metrics
 from app.http.routes.models import list_models
 from app.runtime import open_runtime
 from app.settings import Settings
+from domain.protocols.validate import MAX_BODY_BYTES
 
 log = logging.getLogger("ainfera")
 
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         middleware=[request_id_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
+        # One limit for every body, enforced while it is read (domain.protocols.validate).
+        request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
             title="Ainfera Ledger", version="0.1.0", path="/schema",
             description="LLM gateway whose every call is an event on a verifiable ledger.",

@@ -10,6 +10,7 @@ its HTTP client: the shared one is passed in.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from adapters.providers.stream import ProviderStream, StreamReader
 from domain.protocols.canonical import JSON, TranslationError, UnsupportedRequest, Usage
 from domain.protocols.fates import backend_name, refusals_for
 from domain.protocols.surfaces import WireRequest
+
+log = logging.getLogger("ainfera.providers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +113,10 @@ class HTTPProvider(ABC):
             body = orjson.loads(response.content)
             message, usage = self._read(body, upstream_model, request)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("%s: unreadable response body", self.name, exc_info=True)
             raise InvalidUpstreamResponse(
-                self.name, response.status_code, "invalid_response", repr(exc)
+                self.name, response.status_code, "invalid_response",
+                "the upstream answered with a body that is not a valid response of its API",
             ) from exc
         request_id = self._request_id(response) or message.get("id") or None
         native = body if request.native_to(self.kind) else None
@@ -167,9 +172,11 @@ class HTTPProvider(ABC):
         except (TypeError, AttributeError, KeyError, ValueError) as exc:
             # A request the edge's checks let through but this vendor's translation cannot
             # read: the request is at fault, and no other backend would do better with it.
+            log.warning("%s: request passed validation but not translation", self.name,
+                        exc_info=True)
             raise UpstreamRejected(self.name, 400, "invalid_request_error",
-                                   f"request cannot be translated for {self.kind}: {exc!r}",
-                                   False) from exc
+                                   f"the request has a field whose shape the {self.kind} "
+                                   "backend cannot take", False) from exc
         url = self._parsed_url(upstream_model, stream)
         headers = {"content-type": "application/json", **self._headers()}
         if client_headers:

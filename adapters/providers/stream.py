@@ -12,6 +12,7 @@ events), for the caller's encoder to pass on.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import AsyncGenerator
 from types import TracebackType
@@ -29,6 +30,8 @@ from adapters.providers.errors import (
 )
 from adapters.providers.sse import ServerSentEvent, SSEDecoder
 from domain.protocols.canonical import JSON, IncompleteStream, UpstreamStreamError, Usage
+
+log = logging.getLogger("ainfera.providers")
 
 # Events the model generated, as opposed to the envelope a backend sends before its first token.
 _GENERATED: Final = frozenset({"content_block_delta", "message_delta", "message_stop"})
@@ -135,9 +138,12 @@ class ProviderStream:
                 UpstreamServerError(self.provider, None, "incomplete_stream", str(exc)),
                 exc,
             )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            log.warning("%s: unreadable stream event", self.provider, exc_info=True)
             self._failure = (
-                InvalidUpstreamResponse(self.provider, None, "invalid_stream", repr(exc)),
+                InvalidUpstreamResponse(
+                    self.provider, None, "invalid_stream",
+                    "the upstream sent a stream event that is not valid for its API"),
                 exc,
             )
         if self._failure is not None:

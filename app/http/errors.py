@@ -33,6 +33,7 @@ from app.services.calls import (
     InvalidRequest,
     ModelNotFound,
 )
+from domain.protocols.validate import MAX_BODY_BYTES
 
 log = logging.getLogger("ainfera.errors")
 
@@ -222,7 +223,7 @@ def _respond(request: Request[Any, Any, Any], status: int, message: str,
     request_id = request.scope.get("state", {}).get("request_id")
     body = error_body(protocol_of(request), status, message, request_id, param, code)
     out_headers = dict(headers or {})
-    if status in (400, 401, 403, 404, 409, 422):
+    if status in (400, 401, 403, 404, 409, 413, 422):
         # The SDKs would retry 409; a refused request is the same on every retry.
         out_headers.setdefault("x-should-retry", "false")
     return Response(content=body, status_code=status, headers=out_headers)
@@ -254,6 +255,8 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         message = f"no such endpoint: {request.method} {request.url.path}"
     elif isinstance(exc, MethodNotAllowedException):
         message = f"method {request.method} is not allowed on {request.url.path}"
+    elif status == 413:
+        message = f"request body is larger than the {MAX_BODY_BYTES} bytes a request may have"
     else:
         message = exc.detail or "request failed"
     return _respond(request, status, message, headers=exc.headers)

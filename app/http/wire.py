@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 from collections.abc import Mapping
 
 import orjson
@@ -26,7 +27,14 @@ from domain.protocols.fates import capability_needs, refusals
 from domain.protocols.openai_request import chat_limit, openai_to_canonical
 from domain.protocols.openai_response import canonical_to_completion
 from domain.protocols.openai_stream import CanonicalToChunks
-from domain.protocols.validate import InvalidRequest, check_chat_request, check_messages_request
+from domain.protocols.validate import (
+    InvalidRequest,
+    check_bounds,
+    check_chat_request,
+    check_messages_request,
+)
+
+log = logging.getLogger("ainfera.wire")
 
 FORWARDABLE_HEADERS = ("anthropic-beta",)
 
@@ -40,6 +48,10 @@ def parse_request(surface: str, raw: bytes,
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise InvalidRequestError("request body must be a JSON object")
+    try:
+        check_bounds(body)  # before anything below recurses into the body
+    except InvalidRequest as exc:
+        raise InvalidRequestError(str(exc), param=exc.param) from None
     digest = "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
     hint = body.pop("routing_hint", None)
     if hint is not None and not isinstance(hint, dict):
@@ -93,8 +105,12 @@ def _check_chat_readable(body: JSON) -> None:
         openai_to_canonical(body)
     except TranslationError:
         pass
-    except (TypeError, AttributeError, KeyError) as exc:
-        raise InvalidRequestError(f"cannot read this chat request: {exc!r}") from None
+    except (TypeError, AttributeError, KeyError, ValueError):
+        # The checks in domain.protocols.validate should leave nothing for this; if they
+        # missed a shape, the caller still gets a 400 in words, never a Python repr.
+        log.warning("a chat request passed validation but not translation", exc_info=True)
+        raise InvalidRequestError("cannot read this chat request: a field has a shape the "
+                                  "Chat Completions API does not allow") from None
 
 
 def client_body(surface: str, message: JSON, public_id: str, model: str,

@@ -51,6 +51,8 @@ def respond(
     if path == "/v1/messages/count_tokens":
         return Response(behaviour, 200, reply.headers(),
                         as_json({"input_tokens": behaviour.input_tokens}))
+    if behaviour.kind == "garbage":
+        return Response(behaviour, 200, reply.headers(), behaviour.text.encode())
     if stream:
         return Response(
             behaviour, 200, reply.headers(), frames=reply.frames(), error_frame=reply.error_frame()

@@ -8,7 +8,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Behaviour:
-    kind: str = "text"  # "text" | "tool" | "error"
+    kind: str = "text"  # "text" | "tool" | "error" | "garbage" (200 with a body no API sends)
     text: str = "Hello from the fake upstream."
     tool_name: str = "get_weather"
     tool_input: dict[str, Any] = field(default_factory=lambda: {"city": "Paris"})
@@ -40,3 +40,8 @@ def tool_call(
 
 def http_error(status: int, error_type: str | None = None, **kw: Any) -> Behaviour:
     return Behaviour(kind="error", status=status, error_type=error_type, **kw)
+
+
+def garbage(body: bytes = b'{"not": "a response", "content": 5}', **kw: Any) -> Behaviour:
+    """A 200 whose body is not a valid response of the vendor's API."""
+    return Behaviour(kind="garbage", text=body.decode(), **kw)

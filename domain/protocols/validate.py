@@ -71,7 +71,7 @@ def check_messages_request(body: dict[str, Any]) -> None:
     for i, message in enumerate(body["messages"]):
         where = f"messages[{i}]"
         role = message.get("role")
-        if role not in ANTHROPIC_ROLES:
+        if not isinstance(role, str) or role not in ANTHROPIC_ROLES:
             raise InvalidRequest(f"{where}.role must be 'user' or 'assistant', not {role!r}",
                                  f"{where}.role")
         _content(message.get("content"), f"{where}.content")
@@ -98,7 +98,7 @@ def check_messages_request(body: dict[str, Any]) -> None:
         _optional(metadata, "user_id", str, "a string", "metadata")
     choice = body.get("tool_choice")
     if choice is not None and (not isinstance(choice, dict)
-                               or choice.get("type") not in {"auto", "any", "tool", "none"}):
+                               or choice.get("type") not in ("auto", "any", "tool", "none")):
         raise InvalidRequest("tool_choice must be an object whose type is auto, any, tool or "
                              "none", "tool_choice")
     if isinstance(choice, dict) and choice.get("type") == "tool" \
@@ -113,7 +113,7 @@ def check_chat_request(body: dict[str, Any]) -> None:
     for i, message in enumerate(body["messages"]):
         where = f"messages[{i}]"
         role = message.get("role")
-        if role not in CHAT_ROLES:
+        if not isinstance(role, str) or role not in CHAT_ROLES:
             raise InvalidRequest(f"{where}.role {role!r} is not one of "
                                  f"{', '.join(sorted(CHAT_ROLES))}", f"{where}.role")
         _chat_content(message.get("content"), f"{where}.content")

@@ -19,7 +19,21 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from adapters.pg_recorder import (
+    CONNECT_TIMEOUT_KEY,
+    FACTORY_TOPIC,
+    STATEMENT_TIMEOUT_KEY,
+    connection_kwargs,
+)
+
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+# How long opening a PostgreSQL connection, or waiting for a pooled one, may take before the
+# server counts as unreachable and the caller is refused (libpq's minimum is 2 s).
+CONNECT_TIMEOUT_S = 2
+# The longest a statement on the request path (event store, read and idempotency pools) may
+# run; a server that slow is treated as unavailable rather than left holding the caller.
+STATEMENT_TIMEOUT_MS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +88,7 @@ class Database:
             }
         info = psycopg.conninfo.conninfo_to_dict(self.pg_conninfo)
         env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": FACTORY_TOPIC,
             "POSTGRES_DBNAME": str(info.get("dbname", "")),
             "POSTGRES_HOST": str(info.get("host", "")),
             "POSTGRES_PORT": str(info.get("port", "5432")),
@@ -82,7 +96,10 @@ class Database:
             "POSTGRES_PASSWORD": str(info.get("password", "")),
             "POSTGRES_POOL_SIZE": "8",
             "POSTGRES_MAX_OVERFLOW": "8",
-            "POSTGRES_CONNECT_TIMEOUT": "5",
+            # The library's pool wait; the connection attempt itself is bounded below.
+            "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_S),
+            CONNECT_TIMEOUT_KEY: str(CONNECT_TIMEOUT_S),
+            STATEMENT_TIMEOUT_KEY: str(STATEMENT_TIMEOUT_MS),
         }
         if self.pg_schema:
             env["POSTGRES_SCHEMA"] = self.pg_schema
@@ -96,18 +113,20 @@ class Database:
             conn.execute("PRAGMA busy_timeout=30000")
             _enable_wal(conn)
             return conn
-        return psycopg.connect(
-            self.pg_conninfo, options=self._pg_options(), autocommit=True, connect_timeout=5
-        )
+        # No statement timeout: migrations, projections and rebuilds may run long.
+        return psycopg.connect(self.pg_conninfo, autocommit=True,
+                               **connection_kwargs(CONNECT_TIMEOUT_S, 0, self.pg_schema))
 
     def pool(self, name: str, max_size: int) -> ConnectionPool:
-        """A PostgreSQL pool of autocommit connections in this database and schema."""
-        return ConnectionPool(self.pg_conninfo, min_size=1, max_size=max_size, open=True,
-                              name=name,
-                              kwargs={"autocommit": True, "options": self._pg_options()})
-
-    def _pg_options(self) -> str:
-        return f"-c search_path={self.pg_schema}" if self.pg_schema else ""
+        """A PostgreSQL pool of autocommit connections in this database and schema, for the
+        request path: a caller waits at most CONNECT_TIMEOUT_S for a connection, a statement
+        runs at most STATEMENT_TIMEOUT_MS, and a connection is checked before it is handed out,
+        so one that died with a server restart is replaced instead of failing its caller."""
+        return ConnectionPool(
+            self.pg_conninfo, min_size=1, max_size=max_size, open=True, name=name,
+            timeout=CONNECT_TIMEOUT_S, check=ConnectionPool.check_connection,
+            kwargs={"autocommit": True,
+                    **connection_kwargs(CONNECT_TIMEOUT_S, STATEMENT_TIMEOUT_MS, self.pg_schema)})
 
     def sql(self, statement: str) -> str:
         """Our statements are written with `%s` parameters; SQLite's driver wants `?`."""

@@ -9,6 +9,9 @@ the group-commit writer.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -25,6 +28,9 @@ from eventsourcing.persistence import (
 )
 
 from adapters.database import Database
+from adapters.pg_recorder import connection_lost
+
+log = logging.getLogger("ainfera.store")
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -36,20 +42,104 @@ class LedgerApplication(Application[UUID]):
     is_snapshotting_enabled = False
 
 
+class OutageBreaker:
+    """Fails callers at once while the store is known to be unreachable.
+
+    Without it, every caller during an outage waits out the connect timeout on its own
+    thread: a burst of requests fills the worker threads and everything, `/readyz` included,
+    queues behind them. After an unreachable-store error, callers are refused immediately for
+    `hold_s`; then one caller at a time is let through as a trial, and the first success
+    closes the breaker. Only errors that mean the server is gone open it (never a conflict or
+    a refused statement), and SQLite, a local file, never has one.
+    """
+
+    def __init__(self, hold_s: float = 0.5) -> None:
+        self._hold_s = hold_s
+        self._lock = threading.Lock()
+        self._reason: str | None = None
+        self._since = 0.0
+        self._retry_at = 0.0
+        self._trial = False
+
+    @property
+    def outage(self) -> tuple[str, float] | None:
+        """Why the store is taken for unreachable and since when (monotonic), or None."""
+        with self._lock:
+            return None if self._reason is None else (self._reason, self._since)
+
+    def enter(self) -> bool:
+        """Before a store call: raises while the breaker is open; True for a trial call."""
+        if self._reason is None:  # the common case, read without the lock
+            return False
+        with self._lock:
+            if self._reason is None:
+                return False
+            now = time.monotonic()
+            if now < self._retry_at or self._trial:
+                raise StoreUnavailableError(
+                    f"the event store is unreachable ({self._reason}, for "
+                    f"{now - self._since:.1f} s); retry shortly")
+            self._trial = True
+            return True
+
+    def succeeded(self, trial: bool) -> None:
+        if trial or self._reason is not None:
+            with self._lock:
+                if self._reason is not None:
+                    log.warning("the event store is reachable again after %.1f s",
+                                time.monotonic() - self._since)
+                self._reason = None
+                self._trial = False
+
+    def failed(self, trial: bool, reason: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if self._reason is None:
+                log.error("the event store is unreachable: %s", reason)
+                self._since = now
+            self._reason = reason
+            self._retry_at = now + self._hold_s
+            if trial:
+                self._trial = False
+
+    def abandon_trial(self, trial: bool) -> None:
+        """A trial that failed for another reason (a conflict) still answered: the store is up."""
+        self.succeeded(trial)
+
+
 class EventStore:
     """Owns the LedgerApplication for one database and translates its errors into ours."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        self.breaker = OutageBreaker()
         with translate_store_errors():
             self.app = LedgerApplication(env=database.eventsourcing_env())
+
+    @contextmanager
+    def _call(self) -> Iterator[None]:
+        """Every store call: our errors for the library's, and the outage breaker."""
+        trial = self.breaker.enter()
+        try:
+            with translate_store_errors():
+                yield
+        except StoreUnavailableError as exc:
+            if connection_lost(exc.__cause__ or exc):
+                self.breaker.failed(trial, str(exc))
+            else:
+                self.breaker.abandon_trial(trial)
+            raise
+        except BaseException:
+            self.breaker.abandon_trial(trial)
+            raise
+        self.breaker.succeeded(trial)
 
     def close(self) -> None:
         self.app.close()
 
     def get(self, aggregate_id: UUID, kind: type[A]) -> A:
         """Reads an aggregate; a missing id or an aggregate of another kind is NotFound."""
-        with translate_store_errors():
+        with self._call():
             try:
                 aggregate: Aggregate = self.app.repository.get(aggregate_id)
             except AggregateNotFoundError:
@@ -59,25 +149,25 @@ class EventStore:
         return aggregate
 
     def exists(self, aggregate_id: UUID) -> bool:
-        with translate_store_errors():
+        with self._call():
             return aggregate_id in self.app.repository
 
     def events_of(self, aggregate_id: UUID) -> list[DomainEventProtocol[UUID]]:
-        with translate_store_errors():
+        with self._call():
             return list(self.app.events.get(aggregate_id))
 
     def save_events(self, events: Sequence[DomainEventProtocol[UUID]]) -> list[Recording[UUID]]:
         """Records events atomically in one transaction (the writer's unit of group commit)."""
-        with translate_store_errors():
+        with self._call():
             return self.app.save(*events)
 
     def max_notification_id(self) -> int:
-        with translate_store_errors():
+        with self._call():
             return self.app.recorder.max_notification_id() or 0
 
     def notifications(self, start: int, limit: int) -> Sequence[Notification]:
         """Reads the application sequence from `start` (inclusive), in order."""
-        with translate_store_errors():
+        with self._call():
             return self.app.recorder.select_notifications(start=start, limit=limit)
 
     def decode(self, notification: Notification) -> DomainEventProtocol[UUID]:

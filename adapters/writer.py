@@ -63,6 +63,11 @@ class GroupCommitWriter:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """The writer thread is running and accepting work."""
+        return not self._closed and self._thread.is_alive()
+
     def close(self, timeout: float = 30.0) -> None:
         """Stops after saving everything already queued."""
         if self._closed:

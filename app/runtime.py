@@ -23,13 +23,19 @@ from adapters.database import Database
 from adapters.idempotency_store import IdempotencyStore
 from adapters.providers import Provider, build_provider
 from adapters.providers.http import build_http_client
-from adapters.store import EventStore
+from adapters.store import EventStore, StoreError
 from adapters.writer import GroupCommitWriter
 from app.bootstrap import open_store
 from app.jobs.checkpointer import Ledger, open_ledger
 from app.jobs.sweeper import sweep_forever
 from app.services.inference import InferenceService
-from app.services.read_side import ProjectionBehindError, ReadSide, open_read_side
+from app.services.read_side import (
+    ProjectionBehindError,
+    ReadSide,
+    ReadSideUnavailableError,
+    open_read_side,
+)
+from app.services.readiness import Readiness
 from app.services.repair import spend_by_agent
 from app.services.spend import COUNTER_REBUILD_WAIT_S, LedgerSpend, SpendCaps
 from app.services.tenancy import Principal, authenticate
@@ -63,6 +69,7 @@ class Runtime:
     read_side: ReadSide
     ledger: Ledger
     metrics: GatewayMetrics
+    ready: Readiness
     _auth: dict[str, tuple[float, Principal | None]] = field(default_factory=dict)
 
     async def authenticate(self, presented: str) -> Principal | None:
@@ -84,15 +91,8 @@ class Runtime:
         return caller
 
     async def readiness(self) -> dict[str, str]:
-        checks: dict[str, str] = {}
-        try:
-            await asyncio.to_thread(self.store.ping)
-            checks["store"] = "ok"
-        except Exception as exc:
-            checks["store"] = f"unavailable: {exc}"
-        if self.settings.redis_url:
-            checks["redis"] = "ok" if await self.spend.counters.healthy() else "unavailable"
-        return checks
+        """What `/readyz` reports: "ok" or the problem, per component."""
+        return await self.ready.checks()
 
 
 def ledger_spend(read_side: ReadSide, store: EventStore) -> LedgerSpend:
@@ -100,12 +100,12 @@ def ledger_spend(read_side: ReadSide, store: EventStore) -> LedgerSpend:
     what lost counters are rebuilt from."""
 
     async def spend(day: date, wait: float) -> dict[str, Decimal]:
-        latest = await asyncio.to_thread(store.max_notification_id)
         try:
+            latest = await asyncio.to_thread(store.max_notification_id)
             await read_side.wait_until(["usage_daily"], latest, within=wait)
-        except ProjectionBehindError as exc:
+            return await read_side.read(lambda session: spend_by_agent(session, day))
+        except (ProjectionBehindError, ReadSideUnavailableError, StoreError) as exc:
             raise BudgetUnavailable(f"cannot rebuild spend counters: {exc}") from exc
-        return await read_side.read(lambda session: spend_by_agent(session, day))
 
     return spend
 
@@ -158,6 +158,12 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         stack.push_async_callback(spend.drain)
         metrics = GatewayMetrics()
         providers = build_providers(catalog, settings.environ, http)
+        ready = Readiness(
+            store=store, writer=writer, read_side=read_side,
+            checkpointer_error=ledger.checkpointer_error, budget=counters,
+            counters_required=not settings.budget_fail_open,
+            rebuild_counters=spend.rebuild_counters)
+        stack.callback(ready.close)
         runtime = Runtime(
             settings=settings, database=database, store=store, writer=writer, catalog=catalog,
             providers=providers, spend=spend,
@@ -166,6 +172,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 metrics=metrics, preference_live=settings.routing_preference_live,
                 fail_open=settings.budget_fail_open),
             idempotency=idempotency, read_side=read_side, ledger=ledger, metrics=metrics,
+            ready=ready,
         )
         try:
             # Local projections are caught up here, so waiting for them is bounded by our own

@@ -17,6 +17,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_ABANDON_AFTER_S = 3600.0
 DEFAULT_AUTH_CACHE_TTL_S = 1.0
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_KEEPALIVE_TIMEOUT_S = 5.0
+DEFAULT_MAX_CONNECTIONS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,11 @@ class Settings:
     projector: str = "process"
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
+    # Server hardening (app.http.server): a request's headers must arrive within this time;
+    # an idle keep-alive connection is closed after this; connections above this are refused.
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    keepalive_timeout_s: float = DEFAULT_KEEPALIVE_TIMEOUT_S
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     # Where provider API keys are looked up by the names the catalog gives (`api_key_env`).
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -62,6 +70,11 @@ class Settings:
             projector=_projector_mode(env),
             host=env.get("AINFERA_HOST") or DEFAULT_HOST,
             port=_port(env.get("AINFERA_PORT")),
+            header_timeout_s=_positive(env, "AINFERA_HEADER_TIMEOUT_S", DEFAULT_HEADER_TIMEOUT_S),
+            keepalive_timeout_s=_positive(env, "AINFERA_KEEPALIVE_TIMEOUT_S",
+                                          DEFAULT_KEEPALIVE_TIMEOUT_S),
+            max_connections=int(_positive(env, "AINFERA_MAX_CONNECTIONS",
+                                          DEFAULT_MAX_CONNECTIONS)),
             environ=dict(env),
         )
 
@@ -98,6 +111,13 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if seconds < 0:
         raise SettingsError(f"{name} must not be negative")
     return seconds
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _seconds(env, name, default)
+    if value <= 0:
+        raise SettingsError(f"{name} must be more than 0")
+    return value
 
 
 def _port(value: str | None) -> int:

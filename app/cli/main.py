@@ -48,6 +48,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from app.factory import create_app
+    from app.http.server import guarded_protocol
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # httpx logs every upstream request at INFO: a log line (and a listener thread's work) per
@@ -68,8 +69,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         uvicorn.run(
             create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
-            http="httptools", lifespan="on", log_level="info", access_log=False,
-            timeout_graceful_shutdown=10,
+            http=guarded_protocol(settings.header_timeout_s, settings.max_connections),
+            timeout_keep_alive=max(1, round(settings.keepalive_timeout_s)),
+            lifespan="on", log_level="info", access_log=False, timeout_graceful_shutdown=10,
         )
     finally:
         if child is not None:

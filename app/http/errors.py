@@ -11,8 +11,10 @@ protocol guessed from the path. No traceback ever reaches a client.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import psycopg
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -20,6 +22,8 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters.providers.errors import NotTranslatable
 from adapters.store import StoreConflictError, StoreUnavailableError
@@ -33,9 +37,12 @@ from app.services.calls import (
     InvalidRequest,
     ModelNotFound,
 )
+from app.services.read_side import ProjectionBehindError, ReadSideUnavailableError
 from domain.protocols.validate import MAX_BODY_BYTES
 
 log = logging.getLogger("ainfera.errors")
+
+RETRY_AFTER_S = "1"
 
 _ANTHROPIC_TYPES = {
     400: "invalid_request_error",
@@ -226,6 +233,10 @@ def _respond(request: Request[Any, Any, Any], status: int, message: str,
     if status in (400, 401, 403, 404, 409, 413, 422):
         # The SDKs would retry 409; a refused request is the same on every retry.
         out_headers.setdefault("x-should-retry", "false")
+    elif status == 503:
+        # Something we depend on is down for now: tell the SDKs to retry, and when.
+        out_headers.setdefault("x-should-retry", "true")
+        out_headers.setdefault("retry-after", RETRY_AFTER_S)
     return Response(content=body, status_code=status, headers=out_headers)
 
 
@@ -266,9 +277,26 @@ def handle_store(request: Request[Any, Any, Any], exc: Exception) -> Response[An
     if isinstance(exc, StoreConflictError):
         return _respond(request, 409, str(exc), code="conflict")
     log.error("store failure on %s: %s", request.url.path, exc)
-    return _respond(request, 503, "the ledger store is unavailable; nothing was recorded "
-                    "for this request, retry later", code="store_unavailable",
-                    headers={"retry-after": "1"})
+    # A write error says itself what was and was not recorded; a read recorded nothing.
+    message = str(exc) if isinstance(exc, WriteFailedError) else (
+        "the ledger store is unavailable; nothing was recorded for this request, retry shortly")
+    return _respond(request, 503, message, code="store_unavailable")
+
+
+def handle_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A dependency that is down for now (the read side, the idempotency table, a driver
+    error no port translated): 503 with retry advice, never a 500."""
+    log.error("%s on %s: %s", type(exc).__name__, request.url.path, _first_line(exc))
+    if isinstance(exc, ReadSideUnavailableError | ProjectionBehindError):
+        message = f"the read models are unavailable: {_first_line(exc)}"
+    else:
+        message = "a database the gateway depends on is unavailable; retry shortly"
+    return _respond(request, 503, message, code="unavailable")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -285,5 +313,13 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     StoreUnavailableError: handle_store,
     StoreConflictError: handle_store,
     WriteFailedError: handle_store,
+    ReadSideUnavailableError: handle_unavailable,
+    ProjectionBehindError: handle_unavailable,
+    # Driver errors that escaped every port's translation still mean "down for now".
+    psycopg.OperationalError: handle_unavailable,
+    psycopg.InterfaceError: handle_unavailable,
+    sqlite3.OperationalError: handle_unavailable,
+    RedisConnectionError: handle_unavailable,
+    RedisTimeoutError: handle_unavailable,
     Exception: handle_unexpected,
 }

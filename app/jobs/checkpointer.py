@@ -43,6 +43,11 @@ class Ledger:
         if self.checkpointer is not None:
             self.checkpointer.request()
 
+    def checkpointer_error(self) -> str | None:
+        """Why this process's checkpointer is not signing (None: it is, or it does not sign
+        here): a refusal to sign a fork, or a failure it keeps retrying."""
+        return None if self.checkpointer is None else self.checkpointer.last_error
+
     def close(self) -> None:
         if self.checkpointer is not None:
             self.checkpointer.stop()

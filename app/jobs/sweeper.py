@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from adapters.store import EventStore, StoreError
 from adapters.writer import GroupCommitWriter, WriteFailedError
-from app.services.read_side import ProjectionBehindError, ReadSide
+from app.services.read_side import ProjectionBehindError, ReadSide, ReadSideUnavailableError
 from app.services.repair import repair_abandoned
 
 log = logging.getLogger("ainfera.sweeper")
@@ -22,6 +22,7 @@ async def sweep_forever(read_side: ReadSide, store: EventStore, writer: GroupCom
     while True:
         try:
             await repair_abandoned(read_side, store, writer, grace)
-        except (ProjectionBehindError, StoreError, WriteFailedError) as exc:
+        except (ProjectionBehindError, ReadSideUnavailableError, StoreError,
+                WriteFailedError) as exc:
             log.error("could not repair abandoned inferences: %s", exc)
         await asyncio.sleep(SWEEP_INTERVAL_S)

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from adapters.database import Database
-from adapters.store import EventStore
+from adapters.store import EventStore, StoreUnavailableError
 from projections.projector import Projector
 from projections.registry import build_projector, names
 from projections.tracking import positions as tracked_positions
@@ -43,16 +45,19 @@ class ReadSide:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A read-only snapshot of our tables (blocking: call it off the event loop)."""
-        if self.pool is not None:
-            with self.pool.connection() as conn:
+        """A read-only snapshot of our tables (blocking: call it off the event loop). A
+        database that is down or too slow raises ReadSideUnavailableError; the pool replaces
+        connections that died with a server restart."""
+        with translate_read_errors():
+            if self.pool is not None:
+                with self.pool.connection() as conn:
+                    yield from _snapshot(Session(conn, self.database.kind))
+                return
+            conn = self.database.connect()
+            try:
                 yield from _snapshot(Session(conn, self.database.kind))
-            return
-        conn = self.database.connect()
-        try:
-            yield from _snapshot(Session(conn, self.database.kind))
-        finally:
-            conn.close()
+            finally:
+                conn.close()
 
     async def read(self, query: Callable[[Session], T]) -> T:
         def run() -> T:
@@ -67,7 +72,8 @@ class ReadSide:
             return tracked_positions(session, names())
 
     def lags(self) -> dict[str, int]:
-        latest = self.store.max_notification_id()
+        with translate_read_errors():
+            latest = self.store.max_notification_id()
         return {name: max(latest - pos, 0) for name, pos in self.positions().items()}
 
     async def wait_until(self, projections: Iterable[str], notification_id: int,
@@ -121,5 +127,20 @@ def open_read_side(database: Database, store: EventStore, run_projections: bool)
     return ReadSide(database=database, store=store, projector=projector, pool=pool)
 
 
+@contextmanager
+def translate_read_errors() -> Iterator[None]:
+    """The drivers' "cannot reach or use the database now" errors as ours."""
+    try:
+        yield
+    except (psycopg.OperationalError, psycopg.InterfaceError, sqlite3.OperationalError,
+            StoreUnavailableError) as exc:
+        text = str(exc).strip() or type(exc).__name__
+        raise ReadSideUnavailableError(text.splitlines()[0]) from exc
+
+
 class ProjectionBehindError(Exception):
     """A consistent read could not be served in time: the projections lag the ledger."""
+
+
+class ReadSideUnavailableError(Exception):
+    """The read models' database cannot be reached or answered too slowly; retry shortly."""

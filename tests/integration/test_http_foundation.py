@@ -53,7 +53,9 @@ async def test_health_and_readiness(world: World) -> None:
     assert health.json() == {"status": "ok"}
     ready = await world.client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"store": "ok"}
+    assert ready.json()["checks"] == {"store": "ok", "projector": "ok", "checkpointer": "ok",
+                                      "counters": "ok"}
+    assert ready.json()["failing"] == []
     assert ready.headers["request-id"].startswith("req_")
 
 

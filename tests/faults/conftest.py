@@ -1,0 +1,77 @@
+"""The fault tier: our own PostgreSQL cluster and redis-server, started once per session.
+
+It skips with a clear message only when the PostgreSQL binaries or redis-server are missing,
+and fails instead under AINFERA_TEST_REQUIRE_SERVICES=1 (CI), so CI can never pass by not
+running it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import REQUIRE_SERVICES
+from tests.faults.servers import (
+    PostgresCluster,
+    RedisServer,
+    postgres_bindir,
+    redis_binary,
+    scratch_root,
+)
+
+
+def _missing(what: str) -> None:
+    message = (f"fault tier not run: {what} (install PostgreSQL server binaries and "
+               "redis-server, or set AINFERA_TEST_PG_BIN)")
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message}; AINFERA_TEST_REQUIRE_SERVICES=1 requires it")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def fault_postgres() -> Iterator[PostgresCluster]:
+    bindir = postgres_bindir()
+    if bindir is None:
+        _missing("initdb and pg_ctl were not found")
+    assert bindir is not None
+    root = scratch_root("ainfera-faults-pg-")
+    cluster = PostgresCluster(bindir, root)
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def fault_redis() -> Iterator[RedisServer]:
+    binary = redis_binary()
+    if binary is None:
+        _missing("redis-server was not found")
+    assert binary is not None
+    root = scratch_root("ainfera-faults-redis-")
+    server = RedisServer(binary, root)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def fault_database(fault_postgres: PostgresCluster) -> Iterator[str]:
+    """A fresh database on the tier's cluster, for one test (its server may be stopped and
+    started by that test; it is running again when the test ends)."""
+    import uuid
+
+    name = f"f_{uuid.uuid4().hex[:12]}"
+    if not fault_postgres.running():
+        fault_postgres.start()
+    yield fault_postgres.create_database(name)
+    if not fault_postgres.running():
+        fault_postgres.start()

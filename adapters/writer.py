@@ -8,6 +8,12 @@ Rules this module keeps:
   WriteFailedError and nothing of it is recorded. Nothing acknowledged is ever lost or repeated,
   because each transaction is all-or-nothing.
 - A caller that stops waiting (cancelled, client gone) does not cancel its write.
+- A write submitted with `keep_trying` (the events after an inference's Routed: it is in
+  flight, and a lost middle event would leave an aggregate no one can load) is not given up
+  while the store is unreachable: it waits in a backlog, retried with back-off, until it lands
+  or the writer closes. Later writes of the same aggregate queue behind it, so its events are
+  recorded in version order. A retry whose first attempt did commit (the connection broke
+  while the commit was answered) finds its own events there and counts as recorded.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 
-from adapters.store import EventStore, StoreError
+from adapters.store import EventStore, StoreConflictError, StoreError, StoreUnavailableError
 
 log = logging.getLogger("ainfera.writer")
 
@@ -35,6 +41,11 @@ Resolve = Callable[[int | BaseException], None]
 class _Submission:
     events: Events
     resolve: Resolve
+    keep_trying: bool = False
+
+    @property
+    def aggregates(self) -> set[UUID]:
+        return {e.originator_id for e in self.events}
 
 
 @dataclass(slots=True)
@@ -47,6 +58,9 @@ class WriterStats:
 
 
 _STOP = object()
+# Back-off of the backlog's retries while the store is unreachable.
+RETRY_FIRST_S = 0.25
+RETRY_MAX_S = 2.0
 
 
 class GroupCommitWriter:
@@ -59,6 +73,10 @@ class GroupCommitWriter:
         self._thread = threading.Thread(target=self._run, name="ainfera-writer", daemon=True)
         self._closed = False
         self.stats = WriterStats()
+        # Only the writer thread touches these.
+        self._backlog: list[_Submission] = []
+        self._retry_in = RETRY_FIRST_S
+        self.backlog_size = 0  # read by readiness and metrics from other threads
 
     def start(self) -> None:
         self._thread.start()
@@ -86,12 +104,15 @@ class GroupCommitWriter:
         """
         return await self.submit(*aggregates)
 
-    def submit(self, *aggregates: Aggregate | None) -> asyncio.Future[int]:
+    def submit(self, *aggregates: Aggregate | None,
+               keep_trying: bool = False) -> asyncio.Future[int]:
         """Queues the aggregates' pending events now and returns the future of their commit.
 
         Queueing is synchronous, so code that must record even while being cancelled (a
         stream's finally block) can queue first and await after. Cancelling the future only
-        stops the waiting: the queued write still happens.
+        stops the waiting: the queued write still happens. With `keep_trying` the future
+        resolves only once the events are recorded (or refused as a conflict, or the writer
+        closes): callers bound their own wait.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
@@ -103,7 +124,7 @@ class GroupCommitWriter:
         def resolve(outcome: int | BaseException) -> None:
             loop.call_soon_threadsafe(_settle, future, outcome)
 
-        self._submit(_Submission(events, resolve))
+        self._submit(_Submission(events, resolve, keep_trying))
         return future
 
     def save_blocking(self, *aggregates: Aggregate | None, timeout: float = 60.0) -> int:
@@ -136,7 +157,11 @@ class GroupCommitWriter:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=self._retry_in if self._backlog else None)
+            except queue.Empty:
+                self._retry_backlog()
+                continue
             if first is _STOP:
                 break
             batch: list[_Submission] = [first]  # type: ignore[list-item]
@@ -149,7 +174,13 @@ class GroupCommitWriter:
                     stopping = True
                     break
                 batch.append(item)  # type: ignore[arg-type]
-            self._commit(batch)
+            if self._backlog:
+                self._retry_backlog()
+                batch = self._behind_backlog(batch)
+            if batch:
+                self._commit(batch)
+        self._retry_backlog()
+        self._fail_backlog()
 
     def _commit(self, batch: list[_Submission]) -> None:
         stats = self.stats
@@ -160,8 +191,7 @@ class GroupCommitWriter:
             highest = self._write([e for s in batch for e in s.events])
         except StoreError as exc:
             if len(batch) == 1:
-                stats.failures += 1
-                batch[0].resolve(WriteFailedError(str(exc)))
+                self._failed(batch[0], exc)
                 return
             log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
             for submission in batch:
@@ -176,13 +206,139 @@ class GroupCommitWriter:
             submission.resolve(highest)
 
     def _commit_alone(self, submission: _Submission) -> None:
+        if self._backlog and submission.aggregates & self._pending_aggregates():
+            self._to_backlog(submission)  # an earlier event of its aggregate is waiting
+            return
         try:
             highest = self._write(list(submission.events))
+        except StoreError as exc:
+            self._failed(submission, exc)
+            return
         except Exception as exc:
             self.stats.failures += 1
-            submission.resolve(WriteFailedError(str(exc)))
+            submission.resolve(WriteFailedError(f"unexpected writer error: {exc!r}"))
             return
         submission.resolve(highest)
+
+    def _failed(self, submission: _Submission, exc: StoreError) -> None:
+        if isinstance(exc, StoreConflictError) and submission.keep_trying \
+                and self._already_recorded(submission):
+            submission.resolve(0)
+            return
+        if submission.keep_trying and isinstance(exc, StoreUnavailableError):
+            self._to_backlog(submission)
+            return
+        self.stats.failures += 1
+        conflict = isinstance(exc, StoreConflictError)
+        submission.resolve(WriteFailedError(
+            str(exc), conflict=conflict,
+            found=self._describe(submission) if conflict else None))
+
+    # -- the backlog: writes that wait for the store to come back -------------------------
+
+    def _to_backlog(self, submission: _Submission) -> None:
+        if not self._backlog:
+            log.warning("the store is unreachable: holding writes of calls in flight until "
+                        "it is back")
+            self._retry_in = RETRY_FIRST_S
+        self._backlog.append(submission)
+        self.backlog_size = len(self._backlog)
+
+    def _pending_aggregates(self) -> set[UUID]:
+        return set().union(*(s.aggregates for s in self._backlog))
+
+    def _behind_backlog(self, batch: list[_Submission]) -> list[_Submission]:
+        """Submissions of an aggregate with events still in the backlog wait behind them."""
+        if not self._backlog:
+            return batch
+        pending = self._pending_aggregates()
+        ready = []
+        for submission in batch:
+            if submission.aggregates & pending:
+                if submission.keep_trying:
+                    self._to_backlog(submission)
+                else:
+                    submission.resolve(WriteFailedError(
+                        "earlier events of this aggregate are still waiting for the store"))
+            else:
+                ready.append(submission)
+        return ready
+
+    def _retry_backlog(self) -> None:
+        """Writes what waits, in order, until the store refuses again."""
+        while self._backlog:
+            submission = self._backlog[0]
+            try:
+                highest = self._write(list(submission.events))
+            except StoreUnavailableError:
+                self._retry_in = min(self._retry_in * 2, RETRY_MAX_S)
+                return
+            except StoreError as exc:
+                self._backlog.pop(0)
+                self.backlog_size = len(self._backlog)
+                if isinstance(exc, StoreConflictError) and self._already_recorded(submission):
+                    submission.resolve(0)
+                    continue
+                self.stats.failures += 1
+                log.error("a held write was refused when the store came back: %s", exc)
+                conflict = isinstance(exc, StoreConflictError)
+                submission.resolve(WriteFailedError(
+                    str(exc), conflict=conflict,
+                    found=self._describe(submission) if conflict else None))
+                continue
+            except Exception as exc:
+                self._backlog.pop(0)
+                self.backlog_size = len(self._backlog)
+                log.exception("unexpected error writing a held write")
+                submission.resolve(WriteFailedError(f"unexpected writer error: {exc!r}"))
+                continue
+            self._backlog.pop(0)
+            self.backlog_size = len(self._backlog)
+            if not self._backlog:
+                log.warning("the store is back: every held write is recorded")
+            submission.resolve(highest)
+
+    def _fail_backlog(self) -> None:
+        for submission in self._backlog:
+            log.error("closing with %d event(s) of %s not recorded (the store is unreachable)",
+                      len(submission.events), sorted(map(str, submission.aggregates)))
+            submission.resolve(WriteFailedError(
+                "the writer closed while the store was unreachable; not recorded"))
+        self._backlog.clear()
+        self.backlog_size = 0
+
+    def _already_recorded(self, submission: _Submission) -> bool:
+        """After a conflict: are the events at those versions ours (a retry of a commit that
+        did land), rather than someone else's?"""
+        try:
+            for aggregate_id in submission.aggregates:
+                stored = {(e.originator_version, type(e).__name__, getattr(e, "timestamp", None))
+                          for e in self._store.events_of(aggregate_id)}
+                ours = {(e.originator_version, type(e).__name__, getattr(e, "timestamp", None))
+                        for e in submission.events if e.originator_id == aggregate_id}
+                if not ours <= stored:
+                    return False
+        except StoreError:
+            return False
+        return True
+
+    def _describe(self, submission: _Submission) -> str | None:
+        """What the store holds of the submission's aggregates, for the caller to be told
+        (e.g. `Routed, Dispatched, Completed (abandoned, by repair_...)`)."""
+        try:
+            parts = []
+            for aggregate_id in sorted(submission.aggregates, key=str):
+                names = []
+                for event in self._store.events_of(aggregate_id):
+                    name = type(event).__name__
+                    status = getattr(event, "status", None)
+                    if status is not None:
+                        name += f" ({status}, by {getattr(event, 'request_id', '?')})"
+                    names.append(name)
+                parts.append(", ".join(names))
+            return "; ".join(parts)
+        except StoreError:
+            return None
 
     def _write(self, events: list[DomainEventProtocol[UUID]]) -> int:
         recordings = self._store.save_events(events)
@@ -208,4 +364,11 @@ def _settle(future: asyncio.Future[int], outcome: int | BaseException) -> None:
 
 
 class WriteFailedError(Exception):
-    """The events were not recorded; the caller's request must fail."""
+    """The events were not recorded; the caller's request must fail. `conflict`: the store
+    refused them because it holds other events at those versions (someone else wrote them)."""
+
+    def __init__(self, message: str, *, conflict: bool = False,
+                 found: str | None = None) -> None:
+        super().__init__(message)
+        self.conflict = conflict
+        self.found = found  # after a conflict: what the store holds of the aggregate

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,12 +22,14 @@ from adapters.budget import BudgetCounter, BudgetError, BudgetUnavailable, InPro
 from adapters.budget_redis import RedisBudgetCounter
 from adapters.database import Database
 from adapters.idempotency_store import IdempotencyStore
+from adapters.instances import GatewayInstances
 from adapters.providers import Provider, build_provider
-from adapters.providers.http import build_http_client
+from adapters.providers.http import HTTPSettings, build_http_client
 from adapters.store import EventStore, StoreError
 from adapters.writer import GroupCommitWriter
 from app.bootstrap import open_store
 from app.jobs.checkpointer import Ledger, open_ledger
+from app.jobs.heartbeat import Heartbeat
 from app.jobs.sweeper import sweep_forever
 from app.services.inference import InferenceService
 from app.services.read_side import (
@@ -36,7 +39,7 @@ from app.services.read_side import (
     open_read_side,
 )
 from app.services.readiness import Readiness
-from app.services.repair import spend_by_agent
+from app.services.repair import Owners, read_owners, spend_by_agent
 from app.services.spend import COUNTER_REBUILD_WAIT_S, LedgerSpend, SpendCaps
 from app.services.tenancy import Principal, authenticate
 from app.settings import Settings
@@ -70,6 +73,7 @@ class Runtime:
     ledger: Ledger
     metrics: GatewayMetrics
     ready: Readiness
+    instance_id: str
     _auth: dict[str, tuple[float, Principal | None]] = field(default_factory=dict)
 
     async def authenticate(self, presented: str) -> Principal | None:
@@ -132,10 +136,18 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     async with AsyncExitStack() as stack:
         opened = await asyncio.to_thread(stack.enter_context, open_store(settings))
         database, store = opened.database, opened.store
+        instance_id = f"gw_{uuid.uuid4().hex[:16]}"
+        instances = GatewayInstances(database)
+        stack.callback(instances.close)
+        ttl = timedelta(seconds=settings.heartbeat_ttl_s)
+        heartbeat = Heartbeat(instances, instance_id, ttl)
+        # Registered before the writer, so it runs after the writer has flushed: "stopped" is
+        # only said once every call's end is recorded.
+        stack.push_async_callback(heartbeat.stop)
         writer = GroupCommitWriter(store)
         writer.start()
         stack.push_async_callback(asyncio.to_thread, writer.close)
-        http = build_http_client()
+        http = build_http_client(HTTPSettings(read_timeout=settings.upstream_read_timeout_s))
         stack.push_async_callback(http.aclose)
         counters: BudgetCounter = (
             RedisBudgetCounter.from_url(settings.redis_url, prefix=settings.redis_prefix)
@@ -164,16 +176,19 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             counters_required=not settings.budget_fail_open,
             rebuild_counters=spend.rebuild_counters)
         stack.callback(ready.close)
+        inference = InferenceService(
+            writer=writer, spend=spend, providers=providers, catalog=catalog,
+            metrics=metrics, preference_live=settings.routing_preference_live,
+            fail_open=settings.budget_fail_open, instance_id=instance_id,
+            attempt_deadline_s=settings.upstream_read_timeout_s)
         runtime = Runtime(
             settings=settings, database=database, store=store, writer=writer, catalog=catalog,
-            providers=providers, spend=spend,
-            inference=InferenceService(
-                writer=writer, spend=spend, providers=providers, catalog=catalog,
-                metrics=metrics, preference_live=settings.routing_preference_live,
-                fail_open=settings.budget_fail_open),
+            providers=providers, spend=spend, inference=inference,
             idempotency=idempotency, read_side=read_side, ledger=ledger, metrics=metrics,
-            ready=ready,
+            ready=ready, instance_id=instance_id,
         )
+        await heartbeat.beat()  # the row exists before the first call is routed
+        heartbeat.start()
         try:
             # Local projections are caught up here, so waiting for them is bounded by our own
             # work; a remote worker that is down must not hold the gateway's start for long.
@@ -182,8 +197,14 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         except BudgetError as exc:
             # Fail closed stays in force: reservations refuse until the counters come back.
             log.error("spend counters could not be rebuilt at start: %s", exc)
-        if settings.run_projections:
-            sweeper = asyncio.create_task(sweep_forever(
-                read_side, store, writer, timedelta(seconds=settings.abandon_after_s)))
-            stack.callback(sweeper.cancel)
+        legacy_grace = timedelta(seconds=settings.abandon_after_s)
+
+        def owners() -> Owners:
+            return read_owners(instances, ttl, legacy_grace, me=instance_id,
+                               serving=inference.is_live)
+
+        # Every gateway repairs: the calls of gateways that are gone, and its own leftovers.
+        sweeper = asyncio.create_task(sweep_forever(
+            read_side, store, writer, owners, max(settings.heartbeat_ttl_s, 1.0)))
+        stack.callback(sweeper.cancel)
         yield runtime

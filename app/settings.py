@@ -20,6 +20,8 @@ DEFAULT_AUTH_CACHE_TTL_S = 1.0
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_KEEPALIVE_TIMEOUT_S = 5.0
 DEFAULT_MAX_CONNECTIONS = 1024
+DEFAULT_HEARTBEAT_TTL_S = 15.0
+DEFAULT_UPSTREAM_READ_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +34,14 @@ class Settings:
     log_origin: str = DEFAULT_LOG_ORIGIN
     budget_fail_open: bool = False
     redis_prefix: str = "ainfera:"
-    # An inference open longer than this is taken for one whose process died (see upkeep).
+    # An inference recorded before inferences named their gateway instance, and open longer
+    # than this, is taken for one whose process died (app/services/repair.py).
     abandon_after_s: float = DEFAULT_ABANDON_AFTER_S
+    # A gateway unheard of for this long is gone: repair closes the calls it owned.
+    heartbeat_ttl_s: float = DEFAULT_HEARTBEAT_TTL_S
+    # The longest an upstream may stay silent (and an attempt may take to its answer or first
+    # content) before the attempt fails as a timeout.
+    upstream_read_timeout_s: float = DEFAULT_UPSTREAM_READ_TIMEOUT_S
     # How long an API key's check is reused; a revocation takes effect within it (0: never).
     auth_cache_ttl_s: float = DEFAULT_AUTH_CACHE_TTL_S
     # Whether THIS process runs the projector and the checkpointer (the embedded topology).
@@ -64,6 +72,9 @@ class Settings:
             budget_fail_open=_flag(env.get("AINFERA_BUDGET_FAIL_OPEN")),
             redis_prefix=env.get("AINFERA_REDIS_PREFIX") or "ainfera:",
             abandon_after_s=_seconds(env, "AINFERA_ABANDON_AFTER_S", DEFAULT_ABANDON_AFTER_S),
+            heartbeat_ttl_s=_positive(env, "AINFERA_HEARTBEAT_TTL_S", DEFAULT_HEARTBEAT_TTL_S),
+            upstream_read_timeout_s=_positive(env, "AINFERA_UPSTREAM_READ_TIMEOUT_S",
+                                              DEFAULT_UPSTREAM_READ_TIMEOUT_S),
             auth_cache_ttl_s=_seconds(env, "AINFERA_AUTH_CACHE_TTL_S",
                                       DEFAULT_AUTH_CACHE_TTL_S),
             run_projections=not _flag(env.get("AINFERA_NO_INPROCESS_PROJECTIONS")),

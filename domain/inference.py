@@ -78,6 +78,10 @@ class Inference(Aggregate):
         stream: bool
         tools: int
         request_digest: str
+        # The gateway process that owns the call (its heartbeat tells repair whether the call
+        # can still be live). Added after the first release: events stored without it load
+        # with None, and their stored bytes, hashes and receipts are unchanged.
+        instance_id: str | None = None
 
     class Dispatched(Event):
         attempt: int
@@ -98,6 +102,10 @@ class Inference(Aggregate):
         usage: dict[str, int | None] | None
         latency_ms: int | None
         response_digest: str | None
+        # Set when the upstream produced more output than the request's max_tokens allowed:
+        # {"max_tokens", "output_tokens" (what was counted), "cut" (whether the gateway stopped
+        # the stream there)}. Absent from events recorded before it existed (None).
+        overrun: dict[str, Any] | None = None
 
     class Debited(Event):
         cost_usd: str
@@ -118,6 +126,7 @@ class Inference(Aggregate):
         stream: bool,
         tools: int,
         request_digest: str,
+        instance_id: str | None = None,
     ) -> None:
         check_one_of("api", api, APIS)
         check_one_of("router", router, ROUTERS)
@@ -132,6 +141,7 @@ class Inference(Aggregate):
         self.stream = stream
         self.tools = tools
         self.request_digest = request_digest
+        self.instance_id = instance_id
         self.attempts = 0
         self.streamed = False
         self.status: Status | None = None
@@ -184,12 +194,13 @@ class Inference(Aggregate):
         usage: dict[str, int | None] | None,
         latency_ms: int | None,
         response_digest: str | None,
+        overrun: dict[str, Any] | None = None,
     ) -> None:
         """Closes the inference. `usage` None means the upstream never reported usage, which is
         recorded as unknown rather than as zero."""
         self.check_open("complete")
         check_one_of("status", str(status), STATUSES)
-        self._completed(str(status), stop_reason, usage, latency_ms, response_digest)
+        self._completed(str(status), stop_reason, usage, latency_ms, response_digest, overrun)
 
     @event(Completed)
     def _completed(
@@ -199,6 +210,7 @@ class Inference(Aggregate):
         usage: dict[str, int | None] | None,
         latency_ms: int | None,
         response_digest: str | None,
+        overrun: dict[str, Any] | None = None,
     ) -> None:
         self.status = Status(status)
         self.usage = usage

@@ -76,13 +76,16 @@ def price_version(model: Model) -> str:
 
 
 def charge(model: Model | None, usage: Usage | None, est_input: int, output_chars: int,
-           finished: bool = True) -> tuple[Decimal | None, str]:
+           finished: bool = True,
+           measured_output: int | None = None) -> tuple[Decimal | None, str]:
     """The cost to debit once an upstream served the call (`model` set), from the upstream's
     own counts. Where it never gave a count (a response without usage, a stream cut before its
     usage frame), or gave only a provisional one (the output count in a stream's first event,
     when the stream did not finish), what we measured fills in: the request estimate for
     input, delivered characters for output; the debit is then marked `+estimated`. Nothing is
-    debited when no upstream served the call."""
+    debited when no upstream served the call. `measured_output` replaces the measurement
+    of output from characters when the caller counted it another way (a stream cut at
+    max_tokens is debited for what the cut rule counted as delivered)."""
     if model is None:
         return None, ""
     reported: Usage = usage or {"input_tokens": None, "output_tokens": None,
@@ -90,7 +93,8 @@ def charge(model: Model | None, usage: Usage | None, est_input: int, output_char
     filled: Usage = dict(reported)  # type: ignore[assignment]
     if filled["input_tokens"] is None:
         filled["input_tokens"] = est_input
-    measured_output = estimate_input_tokens(output_chars)
+    if measured_output is None:
+        measured_output = estimate_input_tokens(output_chars)
     if filled["output_tokens"] is None or (
             not finished and filled["output_tokens"] < measured_output):
         filled["output_tokens"] = measured_output

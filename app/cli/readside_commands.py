@@ -50,13 +50,14 @@ def cmd_project(args: argparse.Namespace, settings: Settings) -> int:
     with _store(settings) as (database, store), \
             checkpointing(settings, database, args.only, once=args.once):
         grace = timedelta(seconds=settings.abandon_after_s)
+        ttl = timedelta(seconds=settings.heartbeat_ttl_s)
         if args.once:
             states = catch_up_once(database, store, args.only, args.batch_size)
-            sweep_abandoned(database, store, grace)
+            sweep_abandoned(database, store, grace, ttl)
         else:
             states = run_forever(database, store, args.only, args.batch_size,
                                  args.poll_interval,
-                                 upkeep=lambda: sweep_abandoned(database, store, grace),
+                                 upkeep=lambda: sweep_abandoned(database, store, grace, ttl),
                                  environ=settings.environ)
     if args.json:
         print(json.dumps({"projections": states}))

@@ -36,6 +36,7 @@ from app.services.calls import (
     InferenceRefused,
     InvalidRequest,
     ModelNotFound,
+    RecordingIncomplete,
 )
 from app.services.read_side import ProjectionBehindError, ReadSideUnavailableError
 from domain.protocols.validate import MAX_BODY_BYTES
@@ -166,6 +167,12 @@ def from_inference_error(exc: InferenceError) -> GatewayError:
         error = _refusal(exc)
     elif isinstance(exc, FallbackExhausted):
         error = _upstream_failure(exc)
+    elif isinstance(exc, RecordingIncomplete):
+        # Pending: the store is down and the writer holds the events, so a retry shortly is
+        # right. Refused: the ledger already holds another end for the call; the message
+        # says which.
+        error = (ServiceUnavailableError(exc.message, code="ledger_unavailable")
+                 if exc.pending else ConflictError(exc.message, code="recording_refused"))
     else:
         error = GatewayError(exc.message)
     if exc.recorded is not None:

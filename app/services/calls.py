@@ -187,3 +187,18 @@ class FallbackExhausted(InferenceError):
         self.attempts = attempts
         self.tried = tried
         self.recorded = recorded
+
+
+class RecordingIncomplete(InferenceError):
+    """The call reached an end but the ledger could not record it as such. `pending`: its
+    closing events are held by the writer and recorded as soon as the store is back (the
+    store is down now); otherwise the store refused them and `found` says what it holds of
+    the call instead (it was closed by someone else, which repair never does to a live call).
+    Either way the caller is told exactly what the ledger holds."""
+
+    def __init__(self, message: str, recorded: Recorded, *, pending: bool,
+                 found: str | None = None) -> None:
+        super().__init__(message)
+        self.recorded = recorded
+        self.pending = pending
+        self.found = found

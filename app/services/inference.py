@@ -22,12 +22,13 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
+from uuid import UUID
 
 from adapters.budget import BudgetError, BudgetExceeded, CountersLost
 from adapters.providers import Provider, ProviderResult
-from adapters.providers.errors import ProviderError
-from adapters.writer import GroupCommitWriter
+from adapters.providers.errors import ProviderError, UpstreamTimeout
+from adapters.writer import GroupCommitWriter, WriteFailedError
 from app.services.calls import (
     CannotServe,
     Completion,
@@ -39,6 +40,7 @@ from app.services.calls import (
     InFlight,
     InvalidRequest,
     ModelNotFound,
+    RecordingIncomplete,
     StreamingCompletion,
 )
 from app.services.relay import relay, response_digest
@@ -72,6 +74,9 @@ T = TypeVar("T")
 RESERVATION_TTL_S = 3600
 # A call that finds the counters lost waits this long for the ledger before failing closed.
 RESERVE_REBUILD_WAIT_S = 5.0
+# How long a call waits for its closing events (or a stream for its Dispatched) to be
+# committed before telling the caller the ledger is behind; the events stay queued.
+RECORD_WAIT_S = 3.0
 
 
 class InferenceService:
@@ -79,7 +84,9 @@ class InferenceService:
 
     def __init__(self, *, writer: GroupCommitWriter, spend: SpendCaps,
                  providers: Mapping[str, Provider], catalog: Catalog, metrics: GatewayMetrics,
-                 preference_live: bool, fail_open: bool) -> None:
+                 preference_live: bool, fail_open: bool, instance_id: str | None = None,
+                 attempt_deadline_s: float | None = None,
+                 record_wait_s: float = RECORD_WAIT_S) -> None:
         self._writer = writer
         self._spend = spend
         self._providers = providers
@@ -87,6 +94,20 @@ class InferenceService:
         self._metrics = metrics
         self._preference_live = preference_live
         self._fail_open = fail_open
+        self._instance_id = instance_id
+        self._attempt_deadline_s = attempt_deadline_s
+        self._record_wait_s = record_wait_s
+        # Inferences this process is serving: routed, not yet recorded as closed. Crash repair
+        # in this process never touches them, and closes this process's other open ones.
+        self._in_flight: set[UUID] = set()
+
+    def is_live(self, inference_id: UUID) -> bool:
+        """Whether this process is still serving the inference (repair asks)."""
+        return inference_id in self._in_flight
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
 
     async def run(self, request: InferenceRequest, caller: Caller, request_id: str,
                   encoder: EncoderFactory) -> Completion | StreamingCompletion:
@@ -181,16 +202,21 @@ class InferenceService:
             inference = Inference(
                 api=request.surface, requested_model=request.requested_model,
                 stream=request.stream, tools=request.tool_count,
-                request_digest=request.digest, **fields,
+                request_digest=request.digest, instance_id=self._instance_id, **fields,
             )
         call = InFlight(request, caller, request_id, decision, inference, started, est_input)
         if decision.rejected_floor:
             await self._refuse(call, Status.REJECTED_FLOOR, InferenceRefused(
                 "rejected_floor", self._rejection(request, decision)))
         await self._reserve(call)
+        # Live before it can be on the ledger, so repair never sees it open and unclaimed. If
+        # the write fails it is dropped again: should the commit have landed all the same (the
+        # connection broke while it was answered), this process's repair closes it.
+        self._in_flight.add(inference.id)
         try:
             await self._writer.save(inference)  # write-ahead: durable before any upstream byte
         except BaseException:
+            self._in_flight.discard(inference.id)
             await self._spend.release(call.reservation)
             raise
         call.durable = True
@@ -276,7 +302,8 @@ class InferenceService:
             try:
                 if provider is None:
                     raise self._not_configured(model)
-                answer = await attempt(provider, model, call.routed and number < len(attempts))
+                answer = await self._within_deadline(
+                    model, attempt(provider, model, call.routed and number < len(attempts)))
             except ProviderError as error:
                 self._waited(call, model, asked)
                 call.errors.append(error)
@@ -290,6 +317,25 @@ class InferenceService:
             return model, answer
         await self._close(call, None, Status.FAILED, None, None, None, streamed=False)
         raise FallbackExhausted(list(call.errors), call.recorded())
+
+    async def _within_deadline(self, model: Model, answer: Awaitable[T]) -> T:
+        """An attempt (to its answer, or a stream to its first content) ends by the deadline,
+        however the upstream trickles: no call is kept in flight past the read timeout."""
+        if self._attempt_deadline_s is None:
+            return await answer
+        try:
+            return await asyncio.wait_for(answer, self._attempt_deadline_s)
+        except TimeoutError:
+            raise UpstreamTimeout(
+                model.provider, None, "timeout",
+                f"no answer within {self._attempt_deadline_s:g} s") from None
+
+    def _ceiling(self, call: InFlight, model: Model) -> int:
+        """The most output the call may have from `model`: the caller's limit, or what the
+        reservation assumed when it gave none. More is an overrun."""
+        request = call.request
+        return output_ceiling(request.surface, request.body, request.max_output_tokens,
+                              self._catalog.provider_of(model).kind, model.max_output_tokens)
 
     def _waited(self, call: InFlight, model: Model, since: float) -> None:
         seconds = time.monotonic() - since
@@ -311,8 +357,14 @@ class InferenceService:
         with call.audit():
             call.inference.dispatch(model.provider, model.upstream_model,
                                     result.upstream_request_id, None)
+        max_tokens = self._ceiling(call, model)
+        output = result.usage.get("output_tokens")
+        # An upstream that answered with more than max_tokens: the answer is already here,
+        # so it is debited in full, as reported, and the overrun is on the record.
+        overrun = ({"max_tokens": max_tokens, "output_tokens": output, "cut": False}
+                   if isinstance(output, int) and output > max_tokens else None)
         await self._close(call, model, status, result.message.get("stop_reason"), result.usage,
-                          response_digest(result.message), streamed=False)
+                          response_digest(result.message), streamed=False, overrun=overrun)
 
     # -- streams ----------------------------------------------------------------------------
 
@@ -331,35 +383,58 @@ class InferenceService:
         # Queued now, awaited just before the first byte goes out: a client that has seen a
         # byte of this answer can count on the attempt being on the ledger, even if this
         # process dies mid-stream, and the commit overlaps the work before the first frame.
-        dispatched = self._writer.submit(call.inference)
+        dispatched = self._writer.submit(call.inference, keep_trying=True)
         recorded = call.recorded()
         frames = relay(call, model, upstream, dispatched,
                        encoder(call.request, recorded.public_id, model.slug),
-                       self._close, self._metrics)
+                       self._close, self._metrics, self._record_wait_s,
+                       self._ceiling(call, model))
         return StreamingCompletion(recorded, model.slug, frames)
 
     # -- closing and settlement -------------------------------------------------------------
 
     async def _close(self, call: InFlight, model: Model | None, status: Status,
                      stop_reason: str | None, usage: Usage | None, digest: str | None,
-                     streamed: bool, output_chars: int = 0) -> None:
+                     streamed: bool, output_chars: int = 0,
+                     overrun: dict[str, Any] | None = None,
+                     measured_output: int | None = None) -> None:
         """Records Completed and, when anything was consumed, Debited; then settles the hold.
 
         Everything is queued before the first await, so a caller cancelled while waiting here
-        (a client gone mid-stream) still records and settles."""
+        (a client gone mid-stream) still records and settles. The writer keeps trying while
+        the store is down; the caller waits RECORD_WAIT_S at most, then is told the ledger is
+        behind (RecordingIncomplete), and the call stays live (repair leaves it alone) until
+        its events land."""
         known = usage if usage and any(v is not None for v in usage.values()) else None
         cost, version = charge(model, known, call.est_input_tokens, output_chars,
-                               finished=status.is_ok)
+                               finished=status.is_ok, measured_output=measured_output)
         with call.audit():
             call.inference.complete(status, stop_reason, usage_record(known),
-                                    call.elapsed_ms(), digest)
+                                    call.elapsed_ms(), digest, overrun)
             if cost is not None:
                 call.inference.debit(cost, version, call.reservation.reservation_id
                                      if call.reservation else None)
-        committed = self._writer.submit(call.inference)
+        committed = self._writer.submit(call.inference, keep_trying=True)
+        inference_id = call.inference.id
+        committed.add_done_callback(lambda _: self._in_flight.discard(inference_id))
         self._spend.settle_later(call.reservation, cost or Decimal(0))
         self._metrics.count_request(call.request.surface, call.decision.router, status)
         if not streamed:
             self._metrics.observe_overhead(
                 call.request.surface, max(time.monotonic() - call.started - call.upstream_s, 0))
-        call.position = await committed
+        try:
+            call.position = await asyncio.wait_for(asyncio.shield(committed),
+                                                   self._record_wait_s)
+        except TimeoutError:
+            raise RecordingIncomplete(
+                f"inference {call.recorded().public_id} ended ({status}) but the ledger store "
+                "is unavailable: its Routed and attempts up to this one are recorded, and its "
+                f"end ({status}{f', ${cost}' if cost is not None else ''}) is recorded as soon "
+                "as the store is back", call.recorded(), pending=True) from None
+        except WriteFailedError as exc:
+            found = exc.found or "nothing it can read back"
+            raise RecordingIncomplete(
+                f"inference {call.recorded().public_id} ended ({status}) but the ledger "
+                f"refused to record that: it already holds {found}; this answer's completion "
+                "and cost are not on the ledger", call.recorded(), pending=False,
+                found=found) from None

@@ -113,6 +113,9 @@ class Readiness:
         if outage is not None:
             return f"unreachable for {time.monotonic() - outage[1]:.1f} s: {outage[0]}"
         await self._in_thread(self._store.ping)
+        held = self._writer.backlog_size
+        if held:
+            return f"{held} write(s) of calls in flight held until the store takes them"
         return OK
 
     async def _check_projector(self) -> str:

@@ -126,7 +126,8 @@ def test_a_crashed_call_is_closed_as_abandoned_at_restart(fake: FakeUpstream,
     url = f"sqlite:///{tmp_path}/crash.db"
     world = prepare_world(url)
     fake.script("up-claude", text(" ".join(["slow"] * 50), chunk_delay=0.2))
-    env = {"AINFERA_ABANDON_AFTER_S": "0"}
+    # The dead gateway's heartbeat stops; one TTL later the new one may close its call.
+    env = {"AINFERA_HEARTBEAT_TTL_S": "1"}
     with serve(url, fake, tmp_path, env, name="doomed", allow_crash=True) as doomed, \
             httpx.stream("POST", f"{doomed.url}/v1/messages", headers={"x-api-key": world.key},
                          json={**BODY, "stream": True}, timeout=10) as response:
@@ -135,7 +136,7 @@ def test_a_crashed_call_is_closed_as_abandoned_at_restart(fake: FakeUpstream,
         os.kill(doomed.proc.pid, signal.SIGKILL)
         doomed.proc.wait(10)
     with serve(url, fake, tmp_path, env, name="restarted") as restarted:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while True:
             events = httpx.get(f"{restarted.url}/v1/inferences/{public_id}",
                                headers={"x-api-key": world.key}, timeout=5).json()["events"]
@@ -155,7 +156,11 @@ def test_counters_down_fail_closed_unless_configured_open(fake: FakeUpstream, tm
     env = {"AINFERA_REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0",
            "AINFERA_BUDGET_FAIL_OPEN": "1" if fail_open else "0"}
     with serve(url, fake, tmp_path, env, ready_path="/healthz") as server:
-        assert httpx.get(f"{server.url}/readyz", timeout=5).status_code == 503
+        # Ready means a call would succeed now: not when failing closed, yes when failing open
+        # (the counters are still named as down).
+        ready = httpx.get(f"{server.url}/readyz", timeout=5)
+        assert ready.status_code == (200 if fail_open else 503)
+        assert ready.json()["checks"]["counters"] != "ok"
         response = httpx.post(f"{server.url}/v1/messages", json=BODY,
                               headers={"x-api-key": world.key}, timeout=30)
         public_id = response.headers["x-ainfera-inference-id"]
@@ -197,7 +202,7 @@ def test_a_projection_worker_repairs_what_a_dead_gateway_left_open(fake: FakeUps
     url = f"sqlite:///{tmp_path}/worker.db"
     world = prepare_world(url)
     fake.script("up-claude", text(" ".join(["slow"] * 50), chunk_delay=0.2))
-    env = {**os.environ, "AINFERA_DATABASE_URL": url, "AINFERA_ABANDON_AFTER_S": "0",
+    env = {**os.environ, "AINFERA_DATABASE_URL": url, "AINFERA_HEARTBEAT_TTL_S": "1",
            "AINFERA_SIGNING_KEY_FILE": str(tmp_path / "signing.key")}
     # The worker's read models let the gateway build its spend counters (it fails closed
     # until they can be built from the ledger).
@@ -212,6 +217,7 @@ def test_a_projection_worker_repairs_what_a_dead_gateway_left_open(fake: FakeUps
         assert response.status_code == 200
         os.kill(lone.proc.pid, signal.SIGKILL)
         lone.proc.wait(10)
+    time.sleep(2)  # past the dead gateway's heartbeat TTL
     worker = subprocess.run([AINFERA, "project", "--once"], env=env, capture_output=True,
                             text=True, timeout=120, check=False)
     assert worker.returncode == 0, worker.stderr

@@ -24,7 +24,8 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     ready = is_ready(checks)
     failing = [name for name, value in checks.items() if not value.startswith("ok")]
     return Response(
-        {"status": "ready" if ready else "unavailable", "checks": checks, "failing": failing},
+        {"status": "ready" if ready else "unavailable", "checks": checks, "failing": failing,
+         "instance": runtime.instance_id},
         status_code=200 if ready else 503,
         headers={} if ready else {"retry-after": "1"},
     )

@@ -158,3 +158,55 @@ def test_idempotency_store(database: Database, fault_postgres: PostgresCluster) 
         assert record.state == "pending"
     finally:
         idem.close()
+
+
+def test_writes_of_calls_in_flight_wait_for_the_store(database: Database,
+                                                      fault_postgres: PostgresCluster) -> None:
+    """A call's closing events (keep_trying) are held while the store is down and recorded,
+    in order, once it is back; the caller is not held meanwhile."""
+    import asyncio
+    from decimal import Decimal
+
+    from domain.context import audit_context
+    from domain.inference import Inference
+
+    store = EventStore(database)
+    writer = GroupCommitWriter(store)
+    writer.start()
+
+    def routed() -> Inference:
+        with audit_context("t", "a", "req"):
+            return Inference(api="messages", requested_model="m", router="direct",
+                             alias_hit=None, candidates=[], chosen_model="m", policy={},
+                             ruleset_hash="h", stream=True, tools=0, request_digest="d")
+
+    async def scenario() -> list[str]:
+        inference = routed()
+        await writer.save(inference)  # Routed, while the store is up
+        fault_postgres.stop("fast")
+        with audit_context("t", "a", "req"):
+            inference.dispatch("p", "m", None, None)
+        dispatched = writer.submit(inference, keep_trying=True)
+        with audit_context("t", "a", "req"):
+            inference.record_stream(5, 3, 100)
+            inference.complete("succeeded", "end_turn", None, 20, None)
+            inference.debit(Decimal("0.000001"), "v", None)
+        closed = writer.submit(inference, keep_trying=True)
+        deadline = time.monotonic() + RECOVERED_WITHIN_S
+        while writer.backlog_size < 2:  # each is tried (and refused) first
+            assert time.monotonic() < deadline, writer.backlog_size
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # and stays held, retried, while the store is down
+        assert not dispatched.done()
+        assert not closed.done()
+        await asyncio.to_thread(fault_postgres.start)
+        await asyncio.wait_for(asyncio.gather(dispatched, closed), RECOVERED_WITHIN_S)
+        assert writer.backlog_size == 0
+        return [type(e).__name__ for e in store.events_of(inference.id)]
+
+    try:
+        assert asyncio.run(scenario()) == ["Routed", "Dispatched", "Streamed", "Completed",
+                                           "Debited"]
+    finally:
+        writer.close()
+        store.close()

@@ -59,6 +59,11 @@ class ReadSide:
             finally:
                 conn.close()
 
+    def read_now(self, query: Callable[[Session], T]) -> T:
+        """`read`, blocking (for callers already off the event loop)."""
+        with self.session() as session:
+            return query(session)
+
     async def read(self, query: Callable[[Session], T]) -> T:
         def run() -> T:
             with self.session() as session:

@@ -8,8 +8,11 @@ reused, so a load balancer polling hard costs one probe per FRESH_S.
 
 Ready means a write and a read would succeed now: the event store answers and the writer
 thread is alive, the read models' database answers, the projections are neither failing nor
-stalled, the checkpointer is not refusing or failing, and the spend counters answer (unless
-the gateway is configured to fail open). Liveness (`/healthz`) is none of this.
+stalled, the checkpointer is not refusing, failing or silent while leaves wait unsigned, and
+the spend counters answer (unless the gateway is configured to fail open). The projections and
+the checkpointer may run in another process (`ainfera project`, the gateway's child): their
+progress is read from the database, so a stall is seen wherever they run; an error is seen
+directly when they run here. Liveness (`/healthz`) is none of this.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from adapters.budget import BudgetCounter
 from adapters.store import EventStore
 from adapters.writer import GroupCommitWriter
 from app.services.read_side import ReadSide
+from projections.ledger_tables import LedgerTables
+from projections.view import Session
 
 T = TypeVar("T")
 
@@ -66,6 +71,7 @@ class Readiness:
         self._rebuild_counters = rebuild_counters
         self._threads = ThreadPoolExecutor(2, thread_name_prefix="ainfera-readiness")
         self._progress = Progress()
+        self._signed = Progress()
         self._latest: tuple[float, dict[str, str]] | None = None
         self._inflight: asyncio.Future[dict[str, str]] | None = None
         self._rebuilding: asyncio.Task[None] | None = None
@@ -137,8 +143,17 @@ class Readiness:
         return OK
 
     async def _check_checkpointer(self) -> str:
+        """This process's checkpointer's own error when it runs one; wherever it runs, leaves
+        that stay unsigned (the signed size not moving while the tree is larger)."""
         error = self._checkpointer_error()
-        return OK if error is None else f"refusing to sign: {error}"
+        if error is not None:
+            return f"refusing to sign: {error}"
+        size, signed = await self._in_thread(lambda: self._read_side.read_now(_tree_and_signed))
+        still = self._signed.observe(signed, time.monotonic())
+        if size > signed and still >= STALL_AFTER_S:
+            return (f"not signing: {size - signed} leaves unsigned, no checkpoint for "
+                    f"{still:.0f} s")
+        return OK
 
     async def _check_counters(self) -> str:
         if await self._budget.healthy():
@@ -156,6 +171,13 @@ class Readiness:
             await self._rebuild_counters()
         except Exception as exc:  # the next probe tries again; the cause is in this log line
             log.warning("spend counters could not be rebuilt yet: %s", exc)
+
+
+def _tree_and_signed(session: Session) -> tuple[int, int]:
+    tables = LedgerTables(session)
+    size, _ = tables.head()
+    latest = tables.latest_checkpoint()
+    return size, 0 if latest is None else latest.size
 
 
 def is_ready(checks: dict[str, str]) -> bool:

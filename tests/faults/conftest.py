@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import REQUIRE_SERVICES
+from tests.fakes.upstream import FakeUpstream, start_fake_upstream, text
 from tests.faults.servers import (
     PostgresCluster,
     RedisServer,
@@ -75,3 +76,12 @@ def fault_database(fault_postgres: PostgresCluster) -> Iterator[str]:
     yield fault_postgres.create_database(name)
     if not fault_postgres.running():
         fault_postgres.start()
+
+
+@pytest.fixture
+def steady_fake() -> Iterator[FakeUpstream]:
+    """An upstream that answers every model, streams in a few dozen milliseconds."""
+    with start_fake_upstream() as upstream:
+        for model in ("up-claude", "up-gpt", "up-gemini"):
+            upstream.script(model, text("one two three four five six", chunk_delay=0.02))
+        yield upstream

@@ -42,11 +42,13 @@ class Beat:
 
 
 class GatewayInstances:
-    def __init__(self, database: Database) -> None:
+    """`pool`: a PostgreSQL pool to borrow from (a gateway shares its read pool, so the
+    heartbeat costs no connection of its own); without one, or once it is closed (the last
+    word of a stopping gateway), each call opens its own."""
+
+    def __init__(self, database: Database, pool: ConnectionPool | None = None) -> None:
         self._database = database
-        self._pool: ConnectionPool | None = (
-            database.pool("ainfera-instances", max_size=1) if database.kind == "postgres"
-            else None)
+        self._pool = pool
 
     def beat(self, instance_id: str, started_at: datetime, now: datetime,
              beats_since: datetime) -> None:
@@ -71,14 +73,10 @@ class GatewayInstances:
         with self._connection() as conn:
             conn.execute(self._database.sql(_PRUNE), (_ts(older_than),))
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-
     @contextmanager
     def _connection(self) -> Iterator[Any]:
         try:
-            if self._pool is not None:
+            if self._pool is not None and not self._pool.closed:
                 with self._pool.connection() as conn:
                     yield conn
                 return

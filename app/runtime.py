@@ -137,13 +137,11 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         opened = await asyncio.to_thread(stack.enter_context, open_store(settings))
         database, store = opened.database, opened.store
         instance_id = f"gw_{uuid.uuid4().hex[:16]}"
-        instances = GatewayInstances(database)
-        stack.callback(instances.close)
         ttl = timedelta(seconds=settings.heartbeat_ttl_s)
-        heartbeat = Heartbeat(instances, instance_id, ttl)
-        # Registered before the writer, so it runs after the writer has flushed: "stopped" is
+        heartbeat_stop = AsyncExitStack()
+        # Entered before the writer's, so it runs after the writer has flushed: "stopped" is
         # only said once every call's end is recorded.
-        stack.push_async_callback(heartbeat.stop)
+        await stack.enter_async_context(heartbeat_stop)
         writer = GroupCommitWriter(store)
         writer.start()
         stack.push_async_callback(asyncio.to_thread, writer.close)
@@ -161,6 +159,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         read_side = await asyncio.to_thread(open_read_side, database, store,
                                             settings.run_projections)
         stack.push_async_callback(asyncio.to_thread, read_side.close)
+        instances = GatewayInstances(database, pool=read_side.pool)
+        heartbeat = Heartbeat(instances, instance_id, ttl)
+        heartbeat_stop.push_async_callback(heartbeat.stop)
         # The checkpointer signs wherever the projections (the ledger sequencer) run.
         ledger = await asyncio.to_thread(open_ledger, settings, database,
                                          sign=settings.run_projections)

@@ -187,11 +187,7 @@ def sweep_abandoned(database: Database, store: EventStore, grace: timedelta,
         conn.close()
     if not ids:
         return 0
-    instances = GatewayInstances(database)
-    try:
-        owners = read_owners(instances, ttl, grace)
-    finally:
-        instances.close()
+    owners = read_owners(GatewayInstances(database), ttl, grace)
     return abandon(store, lambda inference: store.save_events(inference.collect_events()), ids,
                    owners)
 

@@ -1,8 +1,9 @@
 """A gateway killed with SIGKILL mid-stream, and upstreams that hang or cut their streams, under
 load (issue 10). A killed gateway's open calls are closed as `abandoned` by the next gateway
 once the dead one's heartbeat is gone, and only then; a hung upstream ends its attempt at the
-read timeout (falling back where it may); a cut stream is recorded as failed and debited for
-what was delivered. After each, every invariant of tests/faults/checks.py holds."""
+read timeout (falling back where it may), and repair, sweeping every second meanwhile, never
+closes it; a cut stream is recorded as failed and debited for what was delivered. After each,
+every invariant of tests/faults/checks.py holds."""
 
 from __future__ import annotations
 
@@ -95,7 +96,10 @@ def test_upstreams_that_hang_or_cut(fault_database: str, fault_redis: RedisServe
     fake.script("up-claude", text(" ".join(["word"] * 20), chunk_delay=0.02, fail_after=4))
     fake.script("up-gemini", text("the fallback answers"))
     prefix = f"faults:{uuid.uuid4().hex[:8]}:"
-    env = {"AINFERA_UPSTREAM_READ_TIMEOUT_S": str(READ_TIMEOUT_S)}
+    # Repair sweeps every second with the age rule at 0 (the old advice for one process):
+    # it must still never touch a call that is waiting on a hung upstream (finding 3).
+    env = {"AINFERA_UPSTREAM_READ_TIMEOUT_S": str(READ_TIMEOUT_S),
+           "AINFERA_HEARTBEAT_TTL_S": "1", "AINFERA_ABANDON_AFTER_S": "0"}
     with scenario(fault_database, fault_redis.url, prefix, fake, tmp_path, env) as s:
         time.sleep(12.0)
         calls = s.load.stop()
@@ -114,6 +118,7 @@ def test_upstreams_that_hang_or_cut(fault_database: str, fault_redis: RedisServe
         assert not problems, problems
         statuses = set(ledger.statuses.values())
         assert {"failed", "fallback_succeeded"} <= statuses, statuses
+        assert "abandoned" not in statuses, "repair closed a call that was still being served"
         lag_zero = wait_for_lag_zero(s.url)
         verified = run_verify(s.database_url, s.redis_url, s.prefix, str(s.tmp / "signing.key"))
         assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -31,6 +31,7 @@ from domain.protocols.validate import (
     InvalidRequest,
     check_bounds,
     check_chat_request,
+    check_max_tokens,
     check_messages_request,
 )
 
@@ -74,9 +75,10 @@ def parse_request(surface: str, raw: bytes,
         raise InvalidRequestError(str(exc), param=exc.param) from None
     if surface == MESSAGES:
         limit = body.get("max_tokens")
-        if type(limit) is not int or limit < 1:
-            raise InvalidRequestError("max_tokens: a positive integer is required",
-                                      param="max_tokens")
+        try:
+            check_max_tokens(limit)
+        except InvalidRequest as exc:
+            raise InvalidRequestError(str(exc), param=exc.param) from None
         text_size = request_text_size(body)
     else:
         limit = chat_limit(body)

@@ -35,7 +35,7 @@ from app.runtime import Runtime
 from app.services.tenancy import Caller
 from domain.pricing import estimate_input_tokens
 from domain.protocols.canonical import JSON, request_text_size
-from domain.protocols.validate import InvalidRequest, check_messages_request
+from domain.protocols.validate import InvalidRequest, check_bounds, check_messages_request
 
 log = logging.getLogger("ainfera.count_tokens")
 
@@ -87,6 +87,10 @@ def _parse(raw: bytes) -> JSON:
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise InvalidRequestError("request body must be a JSON object")
+    try:
+        check_bounds(body)  # the one nesting limit, before anything recurses into the body
+    except InvalidRequest as exc:
+        raise InvalidRequestError(str(exc), param=exc.param) from None
     hint = body.pop("routing_hint", None)
     if hint is not None and not isinstance(hint, dict):
         raise InvalidRequestError("routing_hint must be an object", param="routing_hint")

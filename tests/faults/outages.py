@@ -20,9 +20,9 @@ from tests.faults.checks import (
 )
 from tests.faults.scenario import CAP, Scenario
 
-WARM_S = 3.0
+WARM_S = 2.0
 OUTAGE_S = 6.0
-AFTER_S = 4.0
+AFTER_S = 3.0
 READY_WITHIN_S = 10.0
 # A call during an outage is refused within this (the connect timeout is 2 s).
 REFUSED_WITHIN_S = 5.0

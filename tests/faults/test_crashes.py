@@ -101,7 +101,7 @@ def test_upstreams_that_hang_or_cut(fault_database: str, fault_redis: RedisServe
     env = {"AINFERA_UPSTREAM_READ_TIMEOUT_S": str(READ_TIMEOUT_S),
            "AINFERA_HEARTBEAT_TTL_S": "1", "AINFERA_ABANDON_AFTER_S": "0"}
     with scenario(fault_database, fault_redis.url, prefix, fake, tmp_path, env) as s:
-        time.sleep(12.0)
+        time.sleep(8.0)
         calls = s.load.stop()
         assert s.alive()
         assert "unhandled error" not in s.log()
@@ -125,3 +125,53 @@ def test_upstreams_that_hang_or_cut(fault_database: str, fault_redis: RedisServe
     report("upstream", {"calls": len(calls), "slowest_call_s": round(slowest, 2),
                         "acknowledged": len([c for c in calls if c.acknowledged]),
                         "projection_lag_zero_s": round(lag_zero, 2)})
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc: no dependency for one lookup)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def test_projector_child_killed_under_load(fault_database: str, fault_redis: RedisServer,
+                                           steady_fake: FakeUpstream, tmp_path: Path) -> None:
+    """The projector `ainfera serve` runs as its child is SIGKILLed under load: the gateway
+    keeps serving, restarts it, and the read models catch up with everything written while
+    it was gone; nothing is lost or applied twice (verify)."""
+    prefix = f"faults:{uuid.uuid4().hex[:8]}:"
+    with scenario(fault_database, fault_redis.url, prefix, steady_fake, tmp_path) as s:
+        time.sleep(2.0)
+        [child] = children_of(s.server.proc.pid)
+        os.kill(child, signal.SIGKILL)
+        killed = time.monotonic()
+        deadline = killed + 30
+        while not (restarted := [p for p in children_of(s.server.proc.pid) if p != child]):
+            assert time.monotonic() < deadline, "the projector was not restarted"
+            time.sleep(0.2)
+        back_in = time.monotonic() - killed
+        time.sleep(3.0)
+        calls = s.load.stop()
+        assert s.alive()
+        during = [c for c in calls if killed < c.started < killed + back_in]
+        assert all(c.status in (200, 429) for c in during), {c.status for c in during}
+        lag_zero = wait_for_lag_zero(s.url)
+        ledger = wait_for_ledger(s.database_url, calls)
+        problems = ledger_problems(ledger, calls, len(steady_fake.requests), s.world.agent_id,
+                                   CAP)
+        assert not problems, problems
+        verified = run_verify(s.database_url, s.redis_url, s.prefix, str(s.tmp / "signing.key"))
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        del restarted
+    report("projector_killed", {"restarted_in_s": round(back_in, 2),
+                                "projection_lag_zero_s": round(lag_zero, 2),
+                                "calls": len(calls)})

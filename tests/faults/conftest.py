@@ -8,44 +8,31 @@ running it.
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 from tests.conftest import REQUIRE_SERVICES
 from tests.fakes.upstream import FakeUpstream, start_fake_upstream, text
-from tests.faults.servers import (
-    PostgresCluster,
-    RedisServer,
-    postgres_bindir,
-    redis_binary,
-    scratch_root,
-)
+from tests.faults.servers import RedisServer, redis_binary, scratch_root
+from tests.harness.pg_cluster import PgCluster, private_postgres
 
 
 def _missing(what: str) -> None:
-    message = (f"fault tier not run: {what} (install PostgreSQL server binaries and "
-               "redis-server, or set AINFERA_TEST_PG_BIN)")
+    message = f"fault tier not run: {what} (install redis-server)"
     if REQUIRE_SERVICES:
         pytest.fail(f"{message}; AINFERA_TEST_REQUIRE_SERVICES=1 requires it")
     pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
-def fault_postgres() -> Iterator[PostgresCluster]:
-    bindir = postgres_bindir()
-    if bindir is None:
-        _missing("initdb and pg_ctl were not found")
-    assert bindir is not None
-    root = scratch_root("ainfera-faults-pg-")
-    cluster = PostgresCluster(bindir, root)
-    try:
-        cluster.init()
-        cluster.start()
+def fault_postgres() -> Iterator[PgCluster]:
+    """One PostgreSQL cluster of the tier's own for the session (tests/harness/pg_cluster.py:
+    it skips, or fails under AINFERA_TEST_REQUIRE_SERVICES=1, without the binaries)."""
+    with private_postgres() as cluster:
         yield cluster
-    finally:
-        cluster.stop("immediate")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -65,16 +52,16 @@ def fault_redis() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def fault_database(fault_postgres: PostgresCluster) -> Iterator[str]:
+def fault_database(fault_postgres: PgCluster) -> Iterator[str]:
     """A fresh database on the tier's cluster, for one test (its server may be stopped and
     started by that test; it is running again when the test ends)."""
-    import uuid
-
     name = f"f_{uuid.uuid4().hex[:12]}"
-    if not fault_postgres.running():
+    if not fault_postgres.reachable():
         fault_postgres.start()
-    yield fault_postgres.create_database(name)
-    if not fault_postgres.running():
+    with psycopg.connect(fault_postgres.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield fault_postgres.url.rsplit("/", 1)[0] + f"/{name}"
+    if not fault_postgres.reachable():
         fault_postgres.start()
 
 

@@ -1,18 +1,10 @@
-"""PostgreSQL and Redis servers of the fault tier's own, on free loopback ports, that a test
-may stop, start and kill at will: never the machine's shared servers, which other test runs
-use at the same time.
-
-PostgreSQL is a fresh cluster (`initdb`, then `pg_ctl`) in a temporary directory; run as root,
-the binaries run as the `postgres` user, which PostgreSQL insists on. Durability settings are
-off (`fsync`, `synchronous_commit`): the tier stops the postmaster, it never crashes the
-machine, so nothing committed is lost, and a restart takes a fraction of a second.
+"""A redis-server of the fault tier's own, on a free loopback port, that a test may kill and
+start at will: never the machine's shared server, which other test runs use at the same time.
+(The tier's PostgreSQL cluster is tests/harness/pg_cluster.py's.)
 """
 
 from __future__ import annotations
 
-import glob
-import os
-import pwd
 import shutil
 import signal
 import socket
@@ -22,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
 import redis
 
 START_TIMEOUT_S = 60
@@ -35,85 +26,8 @@ def free_port() -> int:
         return port
 
 
-def postgres_bindir() -> Path | None:
-    """Where `initdb` and `pg_ctl` are: AINFERA_TEST_PG_BIN, the newest Debian-style
-    /usr/lib/postgresql/N/bin, or the PATH."""
-    explicit = os.environ.get("AINFERA_TEST_PG_BIN")
-    candidates = [Path(explicit)] if explicit else []
-    candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                                           key=lambda p: int(p.split("/")[-2]), reverse=True)]
-    found = shutil.which("initdb")
-    if found:
-        candidates.append(Path(found).resolve().parent)
-    for candidate in candidates:
-        if (candidate / "initdb").exists() and (candidate / "pg_ctl").exists():
-            return candidate
-    return None
-
-
 def redis_binary() -> str | None:
     return shutil.which("redis-server")
-
-
-@dataclass
-class PostgresCluster:
-    bindir: Path
-    root: Path
-    port: int = field(default_factory=free_port)
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def admin_url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _as_owner(self, *argv: str) -> list[str]:
-        # PostgreSQL refuses to run as root.
-        if os.geteuid() == 0:
-            return ["runuser", "-u", "postgres", "--", *argv]
-        return list(argv)
-
-    def init(self) -> None:
-        if os.geteuid() == 0:
-            owner = pwd.getpwnam("postgres")
-            os.chown(self.root, owner.pw_uid, owner.pw_gid)
-        subprocess.run(self._as_owner(str(self.bindir / "initdb"), "-D", str(self.data), "-U",
-                                      "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"),
-                       check=True, capture_output=True, timeout=START_TIMEOUT_S)
-
-    def start(self) -> float:
-        """Starts the server and waits until it accepts connections; returns how long it
-        took."""
-        began = time.monotonic()
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                   "-c max_connections=200")
-        subprocess.run(self._as_owner(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o",
-                                      options, "-l", str(self.root / "server.log"), "-w", "-t",
-                                      str(START_TIMEOUT_S), "start"),
-                       check=True, capture_output=True, timeout=START_TIMEOUT_S + 10)
-        return time.monotonic() - began
-
-    def stop(self, mode: str = "fast") -> None:
-        """`fast` disconnects every client and shuts down cleanly; `immediate` is a crash
-        (the server recovers from its WAL on the next start)."""
-        subprocess.run(self._as_owner(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m",
-                                      mode, "-w", "-t", str(START_TIMEOUT_S), "stop"),
-                       check=False, capture_output=True, timeout=START_TIMEOUT_S + 10)
-
-    def running(self) -> bool:
-        try:
-            with psycopg.connect(self.admin_url, connect_timeout=2):
-                return True
-        except psycopg.Error:
-            return False
-
-    def create_database(self, name: str) -> str:
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
 
 @dataclass

@@ -19,7 +19,7 @@ from adapters.store import EventStore, StoreUnavailableError
 from adapters.writer import GroupCommitWriter, WriteFailedError
 from app.services import tenancy
 from app.services.read_side import ReadSide, ReadSideUnavailableError
-from tests.faults.servers import PostgresCluster
+from tests.harness.pg_cluster import PgCluster
 
 T = TypeVar("T")
 
@@ -52,8 +52,8 @@ def until_it_works(work: Callable[[], T]) -> float:
             time.sleep(0.2)
 
 
-def restart(cluster: PostgresCluster) -> None:
-    cluster.stop("fast")
+def restart(cluster: PgCluster) -> None:
+    cluster.stop()
     cluster.start()
 
 
@@ -64,7 +64,7 @@ def database(fault_database: str) -> Database:
     return db
 
 
-def test_event_store_and_writer(database: Database, fault_postgres: PostgresCluster) -> None:
+def test_event_store_and_writer(database: Database, fault_postgres: PgCluster) -> None:
     store = EventStore(database)
     writer = GroupCommitWriter(store)
     writer.start()
@@ -74,7 +74,7 @@ def test_event_store_and_writer(database: Database, fault_postgres: PostgresClus
         # Every pooled connection died with the server: the first call after it is back must
         # not be handed one of them.
         tenancy.create_tenant(store, "right after a restart")
-        fault_postgres.stop("fast")
+        fault_postgres.stop()
         elapsed, outcome = timed(store.max_notification_id)
         assert isinstance(outcome, StoreUnavailableError), outcome
         assert elapsed < REFUSED_WITHIN_S
@@ -99,7 +99,7 @@ def test_event_store_and_writer(database: Database, fault_postgres: PostgresClus
 
 
 def test_writer_batches_fail_fast_then_land(database: Database,
-                                            fault_postgres: PostgresCluster) -> None:
+                                            fault_postgres: PgCluster) -> None:
     store = EventStore(database)
     writer = GroupCommitWriter(store)
     writer.start()
@@ -111,7 +111,7 @@ def test_writer_batches_fail_fast_then_land(database: Database,
             return Tenant(name=name)
 
     try:
-        fault_postgres.stop("fast")
+        fault_postgres.stop()
         elapsed, outcome = timed(lambda: writer.save_blocking(new_tenant("lost")))
         assert isinstance(outcome, WriteFailedError), outcome
         assert elapsed < REFUSED_WITHIN_S
@@ -123,14 +123,14 @@ def test_writer_batches_fail_fast_then_land(database: Database,
         store.close()
 
 
-def test_read_side_pool(database: Database, fault_postgres: PostgresCluster) -> None:
+def test_read_side_pool(database: Database, fault_postgres: PgCluster) -> None:
     store = EventStore(database)
     read_side = ReadSide(database, store, pool=database.pool("test-read", max_size=2))
     try:
         assert set(read_side.positions()) >= {"usage_daily"}
         restart(fault_postgres)
         read_side.positions()  # not handed a connection that died with the server
-        fault_postgres.stop("fast")
+        fault_postgres.stop()
         elapsed, outcome = timed(read_side.positions)
         assert isinstance(outcome, ReadSideUnavailableError), outcome
         assert elapsed < REFUSED_WITHIN_S
@@ -141,13 +141,13 @@ def test_read_side_pool(database: Database, fault_postgres: PostgresCluster) -> 
         store.close()
 
 
-def test_idempotency_store(database: Database, fault_postgres: PostgresCluster) -> None:
+def test_idempotency_store(database: Database, fault_postgres: PgCluster) -> None:
     idem = IdempotencyStore(database)
     try:
         assert idem.claim("tenant", "k1", "d") is None
         restart(fault_postgres)
         assert idem.read("tenant", "k1") is not None
-        fault_postgres.stop("fast")
+        fault_postgres.stop()
         elapsed, outcome = timed(lambda: idem.read("tenant", "k1"))
         assert isinstance(outcome, IdempotencyError), outcome
         assert elapsed < REFUSED_WITHIN_S
@@ -161,7 +161,7 @@ def test_idempotency_store(database: Database, fault_postgres: PostgresCluster) 
 
 
 def test_writes_of_calls_in_flight_wait_for_the_store(database: Database,
-                                                      fault_postgres: PostgresCluster) -> None:
+                                                      fault_postgres: PgCluster) -> None:
     """A call's closing events (keep_trying) are held while the store is down and recorded,
     in order, once it is back; the caller is not held meanwhile."""
     import asyncio
@@ -183,7 +183,7 @@ def test_writes_of_calls_in_flight_wait_for_the_store(database: Database,
     async def scenario() -> list[str]:
         inference = routed()
         await writer.save(inference)  # Routed, while the store is up
-        fault_postgres.stop("fast")
+        fault_postgres.stop()
         with audit_context("t", "a", "req"):
             inference.dispatch("p", "m", None, None)
         dispatched = writer.submit(inference, keep_trying=True)

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
+from app.http.access_log import access_log_middleware
 from app.http.errors import EXCEPTION_HANDLERS
 from app.http.middleware import request_id_middleware
 from app.http.routes.admin import ROUTES as ADMIN_ROUTES
@@ -25,6 +26,7 @@ from app.http.routes.metrics import metrics
 from app.http.routes.models import list_models
 from app.runtime import open_runtime
 from app.settings import Settings
+from app.startup import log_startup
 
 log = logging.getLogger("ainfera")
 
@@ -36,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime:
             app.state.runtime = runtime
+            log_startup(runtime)
             yield
 
     return Litestar(
@@ -46,11 +49,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             metrics, *LEDGER_ROUTES, *ADMIN_ROUTES, *CONSOLE_ROUTES,
         ],
         lifespan=[lifespan],
-        middleware=[request_id_middleware],
+        middleware=[request_id_middleware, access_log_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="Ainfera Ledger", version="0.1.0", path="/schema",
             description="LLM gateway whose every call is an event on a verifiable ledger.",
         ),
+        # The process configures logging once (app.logs.configure_logging), in our format;
+        # Litestar's own config would replace it with another format.
+        logging_config=None,
         debug=False,
     )

@@ -17,6 +17,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_ABANDON_AFTER_S = 3600.0
 DEFAULT_AUTH_CACHE_TTL_S = 1.0
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class Settings:
     projector: str = "process"
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
+    log_format: str = "text"  # "json": one JSON object per log line
     # Where provider API keys are looked up by the names the catalog gives (`api_key_env`).
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -62,6 +64,7 @@ class Settings:
             projector=_projector_mode(env),
             host=env.get("AINFERA_HOST") or DEFAULT_HOST,
             port=_port(env.get("AINFERA_PORT")),
+            log_format=_log_format(env.get("AINFERA_LOG_FORMAT")),
             environ=dict(env),
         )
 
@@ -98,6 +101,13 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if seconds < 0:
         raise SettingsError(f"{name} must not be negative")
     return seconds
+
+
+def _log_format(value: str | None) -> str:
+    chosen = (value or "text").strip().lower()
+    if chosen not in LOG_FORMATS:
+        raise SettingsError(f"AINFERA_LOG_FORMAT must be text or json, not {value!r}")
+    return chosen
 
 
 def _port(value: str | None) -> int:

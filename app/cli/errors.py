@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Mapping
+from pathlib import Path
 
 import psycopg
 import redis
@@ -80,16 +81,25 @@ def describe(exc: BaseException, environ: Mapping[str, str] | None = None) -> tu
 
 def _os_error(exc: OSError, env: Mapping[str, str]) -> str:
     what = exc.strerror or _first_line(exc)
-    where = f": {exc.filename}" if exc.filename else ""
+    if exc.filename is None:
+        return what
+    name = Path(os.fsdecode(exc.filename)).absolute()
     hint = ""
-    if exc.filename is not None:
-        name = os.fspath(exc.filename)
-        key_file = env.get("AINFERA_SIGNING_KEY_FILE") or "var/signing.key"
-        if name == key_file or name.endswith(".key") or name.endswith(".key.tmp"):
-            hint = " (check AINFERA_SIGNING_KEY_FILE and that its directory is writable)"
-        elif "var" in name.split(os.sep) or name.endswith(".db"):
-            hint = " (check AINFERA_DATABASE_URL and that its directory is writable)"
-    return f"{what}{where}{hint}"
+    key_file = Path(env.get("AINFERA_SIGNING_KEY_FILE") or "var/signing.key").absolute()
+    database_url = env.get("AINFERA_DATABASE_URL") or "sqlite:///var/ainfera.db"
+    database = (Path(database_url.removeprefix("sqlite:///")).absolute()
+                if database_url.startswith("sqlite:///") else None)
+    if _near(name, key_file):
+        hint = " (check AINFERA_SIGNING_KEY_FILE: its directory must be writable)"
+    elif database is not None and _near(name, database):
+        hint = " (check AINFERA_DATABASE_URL: its directory must be writable)"
+    return f"{what}: {exc.filename}{hint}"
+
+
+def _near(failed: Path, target: Path) -> bool:
+    """Whether a failure on `failed` concerns `target`: the file itself, a file beside it
+    (a temporary, a journal) or one of its parent directories."""
+    return failed == target or failed.parent == target.parent or failed in target.parents
 
 
 def _innermost(exc: BaseException) -> BaseException:

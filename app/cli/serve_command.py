@@ -24,14 +24,12 @@ from domain.catalog import default_catalog, load_catalog
 
 
 def preflight(settings: Settings) -> None:
-    """Everything the gateway's start would trip over, checked in the foreground."""
+    """Everything the gateway's start would trip over, checked in the foreground, cheapest
+    first (the signing key last: it is created when missing, so only once the rest is fine)."""
     if settings.config_path:
         load_catalog(settings.config_path)
     else:
         default_catalog()
-    with open_store(settings):
-        pass
-    load_signer(settings)
     if settings.redis_url:
         async def check_url(url: str) -> None:
             counter = RedisBudgetCounter.from_url(url, prefix=settings.redis_prefix)
@@ -41,6 +39,9 @@ def preflight(settings: Settings) -> None:
             asyncio.run(check_url(settings.redis_url))
         except ValueError as exc:
             raise CommandError(f"AINFERA_REDIS_URL is not a Redis URL: {exc}") from None
+    with open_store(settings):
+        pass
+    load_signer(settings)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

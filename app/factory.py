@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from app.http.access_log import access_log_middleware
 from app.http.errors import EXCEPTION_HANDLERS
 from app.http.middleware import request_id_middleware
+from app.http.openapi.document import OpenAPIJson, OpenAPIReference
 from app.http.routes.admin import ROUTES as ADMIN_ROUTES
 from app.http.routes.console import ROUTES as CONSOLE_ROUTES
 from app.http.routes.count_tokens import count_tokens
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Ainfera Ledger", version="0.1.0", path="/schema",
             description="LLM gateway whose every call is an event on a verifiable ledger.",
+            # Our document and a reference page that needs nothing from a CDN.
+            render_plugins=[OpenAPIJson(), OpenAPIReference()],
         ),
         # The process configures logging once (app.logs.configure_logging), in our format;
         # Litestar's own config would replace it with another format.

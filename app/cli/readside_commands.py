@@ -72,10 +72,13 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         report = verify(database, store, catch_up=not args.no_catch_up,
                         open_checkpoint=checkpoint_opener(settings))
         if settings.redis_url:
-            report.problems += verify_counters(database, settings.redis_url,
-                                               settings.redis_prefix)
+            report.add("counters", verify_counters(database, settings.redis_url,
+                                                   settings.redis_prefix))
     if not report.ok:
-        return _fail(args, f"verify failed: {report.problems[0]}", report.as_dict())
+        if not args.json:
+            # The findings are the command's answer (stdout); the failure is one line.
+            print(report.as_text())
+        return _fail(args, f"verify failed: {report.summary()}", report.as_dict())
     if args.json:
         print(json.dumps(report.as_dict()))
     else:

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -40,11 +41,13 @@ class World:
 
 
 @pytest.fixture
-async def world(database_url: str, admin_store: EventStore) -> AsyncIterator[World]:
+async def world(database_url: str, admin_store: EventStore,
+                tmp_path: Path) -> AsyncIterator[World]:
     run = mixed_run(admin_store)
     tenancy.create_tenant(admin_store, "empty")
     key_empty = tenancy.create_key(admin_store, "empty", None).key
-    app = create_app(Settings(database_url=database_url))
+    app = create_app(Settings(database_url=database_url,
+                              signing_key_file=str(tmp_path / "signing.key")))
     async with AsyncTestClient(app=app) as client:
         yield World(client, run, admin_store, key_empty)
 

@@ -217,7 +217,54 @@ def build_parser() -> argparse.ArgumentParser:
     kr.set_defaults(handler=cmd_key_revoke)
     add_receipt_commands(sub, _Parser)
     add_projection_commands(sub, _Parser)
+    for name, command in _commands(parser):
+        variables = COMMAND_ENV.get(name, STORE_ENV)
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
+        command.epilog = ("environment:\n" + "\n".join(
+            f"  {var:<33} {ENV_HELP[var]}" for var in variables)) if variables else \
+            "environment: none is read"
     return parser
+
+
+ENV_HELP = {
+    "AINFERA_DATABASE_URL": "the store (default sqlite:///var/ainfera.db)",
+    "AINFERA_REDIS_URL": "shared spend counters (default: in-process)",
+    "AINFERA_REDIS_PREFIX": "their key prefix (default ainfera:)",
+    "AINFERA_CONFIG": "the TOML catalog (default: built-in)",
+    "AINFERA_SIGNING_KEY_FILE": "checkpoint key (default var/signing.key)",
+    "AINFERA_LOG_ORIGIN": "the log's origin (default ainfera.local/ledger)",
+    "AINFERA_LOG_FORMAT": "text or json (default text)",
+    "AINFERA_HOST, AINFERA_PORT": "where to listen (default 127.0.0.1, 8080)",
+    "AINFERA_ROUTING_PREFERENCE_LIVE": "1: routing_preference moves the floor (default 0)",
+    "AINFERA_BUDGET_FAIL_OPEN": "1: serve when the counters are down (default 0)",
+    "AINFERA_NO_INPROCESS_PROJECTIONS": "1: a separate `project` worker runs them (default 0)",
+    "AINFERA_ABANDON_AFTER_S": "open calls older than this are abandoned (default 3600)",
+    "AINFERA_AUTH_CACHE_TTL_S": "how long a key check is reused (default 1)",
+    "provider keys": "the variables the catalog names (api_key_env)",
+}
+STORE_ENV = ("AINFERA_DATABASE_URL",)
+COMMAND_ENV: dict[str, tuple[str, ...]] = {
+    "serve": tuple(ENV_HELP),
+    "demo": (),
+    "upstream-sim": ("AINFERA_LOG_FORMAT",),
+    "receipt verify": (),
+    "verify": ("AINFERA_DATABASE_URL", "AINFERA_REDIS_URL", "AINFERA_REDIS_PREFIX",
+               "AINFERA_SIGNING_KEY_FILE"),
+    "project": ("AINFERA_DATABASE_URL", "AINFERA_SIGNING_KEY_FILE", "AINFERA_LOG_ORIGIN",
+                "AINFERA_ABANDON_AFTER_S", "AINFERA_LOG_FORMAT"),
+}
+
+
+def _commands(parser: argparse.ArgumentParser,
+              prefix: str = "") -> list[tuple[str, argparse.ArgumentParser]]:
+    """Every leaf command's parser, named by its words (`key create`)."""
+    found: list[tuple[str, argparse.ArgumentParser]] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                words = f"{prefix} {name}".strip()
+                found += _commands(child, words) or [(words, child)]
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:

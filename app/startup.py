@@ -16,6 +16,11 @@ from app.logs import redact_url
 from app.runtime import Runtime
 
 log = logging.getLogger("ainfera.startup")
+PROJECTOR_TEXT = {
+    "process": "run by a supervised child process of this gateway (`ainfera project`)",
+    "inprocess": "run in this process",
+    "off": "run elsewhere, by a separate `ainfera project` worker",
+}
 
 
 def _say(message: str, **fields: Any) -> None:
@@ -48,11 +53,9 @@ def log_startup(runtime: Runtime) -> None:
          f"{'served (fail open)' if settings.budget_fail_open else 'refused (fail closed)'}",
          counters="redis" if settings.redis_url else "in-process",
          fail_open=settings.budget_fail_open)
-    mode = ("in this process" if settings.run_projections
-            else "in a separate `ainfera project` worker (AINFERA_NO_INPROCESS_PROJECTIONS=1)")
-    _say(f"projections: run {mode}; checkpoints signed with {settings.signing_key_file}",
-         projections="in-process" if settings.run_projections else "external",
-         signing_key_file=settings.signing_key_file)
+    mode = PROJECTOR_TEXT.get(settings.projector, settings.projector)
+    _say(f"projections: {mode}; checkpoints signed with {settings.signing_key_file}",
+         projections=settings.projector, signing_key_file=settings.signing_key_file)
 
 
 def _store_text(database: Database) -> str:

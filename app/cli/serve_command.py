@@ -51,7 +51,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     mode = args.projector or settings.projector
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port,
-                              run_projections=mode == "inprocess")
+                              projector=mode, run_projections=mode == "inprocess")
     configure_logging(settings.log_format)
     # Migrations happen here too, so a projector child and the gateway never race to create
     # the schema.

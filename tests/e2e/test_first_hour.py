@@ -168,4 +168,4 @@ def test_startup_says_what_it_serves(world: Any) -> None:
     assert "fake-claude" not in startup["models"]["models"]
     assert startup["store"]["store"] == "sqlite"
     assert startup["counters"]["counters"] == "in-process"
-    assert startup["projections"]["projections"] == "in-process"
+    assert startup["projections"]["projections"] == "process"

@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from adapters.database import Database
-from adapters.migrations import migrate
-from adapters.store import EventStore
+from app.bootstrap import open_store
 from app.cli.errors import CommandError
 from app.cli.receipt_commands import verify_files
 from app.jobs.checkpointer import checkpoint_opener
@@ -144,7 +144,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         for unset in ("AINFERA_REDIS_URL", "AINFERA_NO_INPROCESS_PROJECTIONS"):
             env.pop(unset, None)
         tour.step(f"Start the gateway on 127.0.0.1:{args.port} (embedded SQLite ledger)")
-        with _gateway(env, args.port, home / "gateway.log") as url:
+        with _gateway(env, args.port, home / "gateway.log") as gateway:
+            url = gateway.url
             tour.show(f"ready: {url}/readyz answered 200; its log is {home / 'gateway.log'}")
             tour.show(f"config {config}, ledger {home / 'ledger.db'}")
             key = _tenancy(tour, database_url)
@@ -166,22 +167,18 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                 return 0
             print(f"\nThe gateway keeps serving on {url} (simulated upstream on "
                   f"{sim.base_url}). Press Ctrl-C to stop both.", flush=True)
-            _wait_for_interrupt()
+            return _serve_until_interrupted(gateway)
     return 0
 
 
 def _tenancy(tour: Tour, database_url: str) -> str:
     tour.step("Create a tenant, an agent with a daily cap, and a key")
-    database = Database.from_url(database_url)
-    migrate(database)
-    store = EventStore(database)
-    try:
+    with open_store(Settings(database_url=database_url)) as opened:
+        store = opened.store
         tenant_id = tenancy.create_tenant(store, "demo")
         agent_id = tenancy.create_agent(store, "demo", "support-bot", parse_cap("1.00"))
         tenancy.create_agent(store, "demo", "tiny-budget", parse_cap("0.000001"))
         issued = tenancy.create_key(store, "demo", "support-bot")
-    finally:
-        store.close()
     tour.show(f"$ ainfera tenant create demo                        -> {tenant_id}")
     tour.show("$ ainfera agent create --tenant demo --name support-bot --daily-cap-usd 1.00")
     tour.show(f"                                                     -> {agent_id}")
@@ -238,12 +235,8 @@ def _calls(tour: Tour, claude: Any, gpt: Any, url: str, key: str) -> str:
 
 def _refused(tour: Tour, database_url: str, url: str, anthropic: Any) -> None:
     tour.step("A call over its agent's daily cap is refused before any upstream byte")
-    database = Database.from_url(database_url)
-    store = EventStore(database)
-    try:
-        tiny_key = tenancy.create_key(store, "demo", "tiny-budget").key
-    finally:
-        store.close()
+    with open_store(Settings(database_url=database_url)) as opened:
+        tiny_key = tenancy.create_key(opened.store, "demo", "tiny-budget").key
     client = anthropic.Anthropic(base_url=url, api_key=tiny_key, max_retries=0)
     try:
         client.messages.create(model="ainfera-inference", max_tokens=200,
@@ -300,12 +293,9 @@ def _dashboard(tour: Tour, url: str, key: str) -> None:
 def _verify(tour: Tour, database_url: str, env: dict[str, str]) -> None:
     tour.step("Check the whole ledger and every read model: ainfera verify")
     settings = Settings.from_env(env)
-    database = Database.from_url(database_url)
-    store = EventStore(database)
-    try:
-        report = verify(database, store, open_checkpoint=checkpoint_opener(settings))
-    finally:
-        store.close()
+    with open_store(settings) as opened:
+        report = verify(opened.database, opened.store,
+                        open_checkpoint=checkpoint_opener(settings))
     tour.show("replayed every event into scratch read models and diffed them with the live "
               "ones; recomputed every leaf, chain link, subtree root and signed checkpoint")
     if report.ok:
@@ -358,8 +348,15 @@ def _check_port_free(port: int) -> None:
                                ) from None
 
 
+@dataclass(frozen=True)
+class Gateway:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+
 @contextmanager
-def _gateway(env: dict[str, str], port: int, log_path: Path) -> Iterator[str]:
+def _gateway(env: dict[str, str], port: int, log_path: Path) -> Iterator[Gateway]:
     url = f"http://127.0.0.1:{port}"
     with log_path.open("w") as log:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -367,7 +364,7 @@ def _gateway(env: dict[str, str], port: int, log_path: Path) -> Iterator[str]:
             env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             _wait_ready(url, proc, log_path)
-            yield url
+            yield Gateway(url, proc, log_path)
         finally:
             if proc.poll() is None:
                 proc.terminate()
@@ -392,12 +389,25 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None
         time.sleep(0.2)
 
 
-def _wait_for_interrupt(sleep: Callable[[float], None] = time.sleep) -> None:
+def _serve_until_interrupted(gateway: Gateway) -> int:
+    """Until Ctrl-C (or SIGTERM); or until the gateway stops by itself, which is said."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        while True:
-            sleep(3600)
+        while (code := gateway.proc.poll()) is None:
+            time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nstopping the gateway and the simulator", flush=True)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if code in (0, -signal.SIGINT, -signal.SIGTERM):
+        print(f"\nthe gateway stopped (exit {code}); stopping the simulator", flush=True)
+        return 0
+    raise CommandError(f"the gateway stopped with exit code {code}: see {gateway.log_path}")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def add_demo_command(sub: Any) -> None:

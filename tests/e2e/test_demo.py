@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.harness.gateway import free_port
 
 AINFERA = str(Path(sys.executable).with_name("ainfera"))
@@ -63,3 +65,41 @@ def test_the_demo_refuses_a_busy_port_in_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith(
         f"ainfera: error: port {port} is in use")
+
+
+def test_the_demo_keeps_serving_until_ctrl_c(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import httpx
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in VENDOR_KEYS and not k.startswith("AINFERA_")}
+    port = free_port()
+    out = tmp_path / "demo.out"
+    with out.open("w") as sink:
+        # A session of its own, like a terminal's foreground job: Ctrl-C reaches the group.
+        proc = subprocess.Popen([AINFERA, "demo", "--port", str(port), "--sim-port", "0",
+                                 "--dir", str(tmp_path / "demo")], env=env, cwd=tmp_path,
+                                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 300
+            while "Press Ctrl-C" not in out.read_text():
+                assert proc.poll() is None, out.read_text()
+                assert time.monotonic() < deadline, out.read_text()
+                time.sleep(0.5)
+            time.sleep(1)
+            assert proc.poll() is None  # still serving after the tour
+            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+            assert ready.status_code == 200
+            os.killpg(proc.pid, signal.SIGINT)
+            assert proc.wait(60) == 0, out.read_text()
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    text = out.read_text()
+    assert "Traceback" not in text
+    assert "stopping the gateway and the simulator" in text or "the gateway stopped" in text
+    with pytest.raises(httpx.TransportError):  # the gateway is gone with the demo
+        httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)

@@ -185,7 +185,8 @@ def test_a_killed_worker_resumes_to_the_same_tables(
         end = store.max_notification_id()
     finally:
         store.close()
-    env = {**os.environ, "AINFERA_DATABASE_URL": database_url}
+    env = {**os.environ, "AINFERA_DATABASE_URL": database_url,
+           "AINFERA_SIGNING_KEY_FILE": KEY_FILE["path"]}
     worker = subprocess.Popen([AINFERA, "project", "--batch-size", "1"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

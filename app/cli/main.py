@@ -130,7 +130,8 @@ def cmd_key_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_key_list(args: argparse.Namespace, settings: Settings) -> int:
     out = _with_store(settings, lambda s: {"keys": listings.list_keys(s, args.tenant)})
     _print(args, out, listings.table(
-        out["keys"], ("prefix", "key_id", "agent", "created_at", "revoked", "revoked_at")))
+        out["keys"], ("prefix", "key_id", "scope", "agent", "created_at", "revoked",
+                      "revoked_at")))
     return 0
 
 

@@ -72,7 +72,8 @@ def list_agents(store: EventStore, tenant_ref: str) -> list[dict[str, Any]]:
 
 
 def list_keys(store: EventStore, tenant_ref: str) -> list[dict[str, Any]]:
-    """The tenant's keys in issue order: id, prefix, agent, created, revoked (never the key)."""
+    """The tenant's keys in issue order: id, prefix, scope, agent (none for a tenant-admin key),
+    created, revoked (never the key)."""
     tenant = resolve_tenant(store, tenant_ref)
     names = {a["agent_id"]: a["name"] for a in list_agents(store, str(tenant.id))}
     keys: dict[str, dict[str, Any]] = {}
@@ -81,9 +82,14 @@ def list_keys(store: EventStore, tenant_ref: str) -> list[dict[str, Any]]:
         if isinstance(event, KeyIssued):
             if event.owner_tenant_id != tenant.id:
                 continue
-            agent_id = str(event.bound_agent_id)
-            keys[key_id] = {"key_id": key_id, "prefix": event.hint, "agent_id": agent_id,
-                            "agent": names.get(agent_id), "created_at": utc_text(event.timestamp),
+            bound = getattr(event, "bound_agent_id", None)
+            agent_id = None if bound is None else str(bound)
+            keys[key_id] = {"key_id": key_id, "prefix": event.hint,
+                            # KeyIssued stored before scopes existed were all agent keys.
+                            "scope": getattr(event, "scope", None) or "agent",
+                            "agent_id": agent_id,
+                            "agent": None if agent_id is None else names.get(agent_id),
+                            "created_at": utc_text(event.timestamp),
                             "revoked": False, "revoked_at": None}
         elif key_id in keys:
             keys[key_id].update(revoked=True, revoked_at=utc_text(event.timestamp))

@@ -37,6 +37,7 @@ def test_tenants_agents_and_keys_are_listed_without_secrets(database_url: str) -
     first = ok_json(database_url, "key", "create", "--tenant", "acme", "--agent", "bot")
     second = ok_json(database_url, "key", "create", "--tenant", "acme")
     other = ok_json(database_url, "key", "create", "--tenant", "globex")
+    admin = ok_json(database_url, "key", "create", "--tenant", "acme", "--admin")
     ok_json(database_url, "key", "revoke", first["key_id"])
 
     tenants = ok_json(database_url, "tenant", "list")["tenants"]
@@ -52,14 +53,15 @@ def test_tenants_agents_and_keys_are_listed_without_secrets(database_url: str) -
                                        acme)["agents"]] == ["default", "bot"]
 
     keys = ok_json(database_url, "key", "list", "--tenant", "acme")["keys"]
-    assert [k["key_id"] for k in keys] == [first["key_id"], second["key_id"]]
-    assert [(k["agent"], k["revoked"]) for k in keys] == [("bot", True), ("default", False)]
+    assert [k["key_id"] for k in keys] == [first["key_id"], second["key_id"], admin["key_id"]]
+    assert [(k["agent"], k["scope"], k["revoked"]) for k in keys] == [
+        ("bot", "agent", True), ("default", "agent", False), (None, "admin", False)]
     assert keys[0]["revoked_at"].endswith("Z")
     assert keys[1]["revoked_at"] is None
     assert keys[0]["prefix"] == first["key"][:7]
     text = run(database_url, "key", "list", "--tenant", "acme")
     assert text.returncode == 0
-    for secret in (first["key"], second["key"], other["key"]):
+    for secret in (first["key"], second["key"], other["key"], admin["key"]):
         assert secret not in text.stdout
         assert secret[7:] not in json.dumps(keys)
     assert first["key_id"] in text.stdout

@@ -92,7 +92,8 @@ def log_call(scope: Scope, status: int, headers: dict[str, str], seconds: float 
     caller = state.get("caller")
     if caller is not None:
         fields["tenant_id"] = str(caller.tenant_id)
-        fields["agent_id"] = fields["agent_id"] or str(caller.agent_id)
+        agent = getattr(caller, "agent_id", None)  # None for a tenant-admin key
+        fields["agent_id"] = fields["agent_id"] or (None if agent is None else str(agent))
     client_request = state.get("client_request")
     if client_request is not None:
         fields["requested_model"] = client_request.requested_model

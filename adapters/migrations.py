@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 
 import psycopg
+import psycopg.sql
 
 from adapters.database import Database
 
@@ -62,7 +63,7 @@ def migrate(database: Database, up_to: int | None = None) -> list[str]:
     try:
         if database.kind == "sqlite":
             return _migrate_sqlite(conn, up_to)
-        return _migrate_postgres(conn, up_to)
+        return _migrate_postgres(conn, up_to, database.pg_schema)
     finally:
         conn.close()
 
@@ -115,11 +116,16 @@ def _only_comments(text: str) -> bool:
     return all(not line.strip() or line.strip().startswith("--") for line in text.splitlines())
 
 
-def _migrate_postgres(conn: Any, up_to: int | None) -> list[str]:
+def _migrate_postgres(conn: Any, up_to: int | None, schema: str) -> list[str]:
     applied_now: list[str] = []
     try:
         conn.execute("SELECT pg_advisory_lock(%s)", (_ADVISORY_LOCK_KEY,))
         try:
+            if schema:
+                # `?schema=S` names where everything goes; a new one is created here (under the
+                # lock, so two processes starting together do not race to create it).
+                conn.execute(psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    psycopg.sql.Identifier(schema)))
             conn.execute(_CREATE_TABLE)
             done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
             for migration in _wanted("postgres", up_to):

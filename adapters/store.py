@@ -165,10 +165,13 @@ class EventStore:
         with self._call():
             return self.app.recorder.max_notification_id() or 0
 
-    def notifications(self, start: int, limit: int) -> Sequence[Notification]:
-        """Reads the application sequence from `start` (inclusive), in order."""
+    def notifications(self, start: int, limit: int,
+                      topics: Sequence[str] = ()) -> Sequence[Notification]:
+        """Reads the application sequence from `start` (inclusive), in order; with `topics`,
+        only the events of those topics (the library filters in SQL)."""
         with self._call():
-            return self.app.recorder.select_notifications(start=start, limit=limit)
+            return self.app.recorder.select_notifications(start=start, limit=limit,
+                                                          topics=topics)
 
     def decode(self, notification: Notification) -> DomainEventProtocol[UUID]:
         return self.app.mapper.to_domain_event(notification)

@@ -10,8 +10,10 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
+from app.http.access_log import access_log_middleware
 from app.http.errors import EXCEPTION_HANDLERS
 from app.http.middleware import request_id_middleware
+from app.http.openapi.document import OpenAPIJson, OpenAPIReference
 from app.http.routes.admin import ROUTES as ADMIN_ROUTES
 from app.http.routes.console import ROUTES as CONSOLE_ROUTES
 from app.http.routes.count_tokens import count_tokens
@@ -25,6 +27,7 @@ from app.http.routes.metrics import metrics
 from app.http.routes.models import list_models
 from app.runtime import open_runtime
 from app.settings import Settings
+from app.startup import log_startup
 from domain.protocols.validate import MAX_BODY_BYTES
 
 log = logging.getLogger("ainfera")
@@ -37,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime:
             app.state.runtime = runtime
+            log_startup(runtime)
             yield
 
     return Litestar(
@@ -47,13 +51,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             metrics, *LEDGER_ROUTES, *ADMIN_ROUTES, *CONSOLE_ROUTES,
         ],
         lifespan=[lifespan],
-        middleware=[request_id_middleware],
+        middleware=[request_id_middleware, access_log_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         # One limit for every body, enforced while it is read (domain.protocols.validate).
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
             title="Ainfera Ledger", version="0.1.0", path="/schema",
             description="LLM gateway whose every call is an event on a verifiable ledger.",
+            # Our document and a reference page that needs nothing from a CDN.
+            render_plugins=[OpenAPIJson(), OpenAPIReference()],
         ),
+        # The process configures logging once (app.logs.configure_logging), in our format;
+        # Litestar's own config would replace it with another format.
+        logging_config=None,
         debug=False,
     )

@@ -22,6 +22,7 @@ DEFAULT_KEEPALIVE_TIMEOUT_S = 5.0
 DEFAULT_MAX_CONNECTIONS = 1024
 DEFAULT_HEARTBEAT_TTL_S = 15.0
 DEFAULT_UPSTREAM_READ_TIMEOUT_S = 300.0
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class Settings:
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     keepalive_timeout_s: float = DEFAULT_KEEPALIVE_TIMEOUT_S
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    log_format: str = "text"  # "json": one JSON object per log line
     # Where provider API keys are looked up by the names the catalog gives (`api_key_env`).
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -86,6 +88,7 @@ class Settings:
                                           DEFAULT_KEEPALIVE_TIMEOUT_S),
             max_connections=int(_positive(env, "AINFERA_MAX_CONNECTIONS",
                                           DEFAULT_MAX_CONNECTIONS)),
+            log_format=_log_format(env.get("AINFERA_LOG_FORMAT")),
             environ=dict(env),
         )
 
@@ -129,6 +132,13 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise SettingsError(f"{name} must be more than 0")
     return value
+
+
+def _log_format(value: str | None) -> str:
+    chosen = (value or "text").strip().lower()
+    if chosen not in LOG_FORMATS:
+        raise SettingsError(f"AINFERA_LOG_FORMAT must be text or json, not {value!r}")
+    return chosen
 
 
 def _port(value: str | None) -> int:

@@ -63,5 +63,13 @@ def from_nanos(nanos: int) -> Decimal:
     return amount.normalize() if amount else Decimal(0)
 
 
+def usd_text(amount: Decimal) -> str:
+    """An amount for a person to read: plain decimal, at least cents, no trailing zeros past
+    them and never an exponent (`0E-9` -> `0.00`, `5` -> `5.00`, `0.000123000` -> `0.000123`)."""
+    plain = format(amount.normalize(), "f")
+    whole, _, fraction = plain.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
+
+
 class InvalidAmountError(ValueError):
     """A value that is not an exact amount of dollars."""

@@ -78,26 +78,50 @@ def _observe(ledger: Ledger, nid: int, event: Any) -> None:
 def first_difference(table: str, key: Sequence[str], live: tuple[list[str], list[Row]],
                      replayed: tuple[list[str], list[Row]]) -> str | None:
     """The first row (in key order) that differs, named by its key; None when equal."""
+    found = differences(table, key, live, replayed, limit=1)
+    return found[0] if found else None
+
+
+def differences(table: str, key: Sequence[str], live: tuple[list[str], list[Row]],
+                replayed: tuple[list[str], list[Row]], limit: int = 20) -> list[str]:
+    """Every row (in key order) that differs, named by its key, one line each; past `limit`
+    one last line counts the rest."""
     (columns, live_rows), (replay_columns, replay_rows) = live, replayed
     if columns != replay_columns:
-        return f"{table}: columns differ: live {columns} vs replay {replay_columns}"
+        return [f"{table}: columns differ: live {columns} vs replay {replay_columns}"]
     index = [columns.index(k) for k in key]
 
     def keyed(rows: list[Row]) -> dict[tuple[Any, ...], Row]:
         return {tuple(row[i] for i in index): row for row in rows}
 
     live_map, replay_map = keyed(live_rows), keyed(replay_rows)
+    found: list[str] = []
+    more = 0
     for row_key in sorted(live_map.keys() | replay_map.keys()):
-        name = ", ".join(f"{k}={v}" for k, v in zip(key, row_key, strict=True))
-        if row_key not in live_map:
-            return f"{table}: row {name} is missing from the live table"
-        if row_key not in replay_map:
-            return f"{table}: row {name} is in the live table but not in the replay"
-        for column, got, want in zip(columns, live_map[row_key], replay_map[row_key],
-                                     strict=True):
-            if got != want:
-                return (f"{table}: row {name}: column {column} is {got!r} live but "
-                        f"{want!r} in the replay")
+        line = _row_difference(table, key, columns, row_key, live_map, replay_map)
+        if line is None:
+            continue
+        if len(found) < limit:
+            found.append(line)
+        else:
+            more += 1
+    if more:
+        found.append(f"{table}: ... and {more} more rows differ")
+    return found
+
+
+def _row_difference(table: str, key: Sequence[str], columns: list[str],
+                    row_key: tuple[Any, ...], live_map: dict[tuple[Any, ...], Row],
+                    replay_map: dict[tuple[Any, ...], Row]) -> str | None:
+    name = ", ".join(f"{k}={v}" for k, v in zip(key, row_key, strict=True))
+    if row_key not in live_map:
+        return f"{table}: row {name} is missing from the live table"
+    if row_key not in replay_map:
+        return f"{table}: row {name} is in the live table but not in the replay"
+    for column, got, want in zip(columns, live_map[row_key], replay_map[row_key], strict=True):
+        if got != want:
+            return (f"{table}: row {name}: column {column} is {got!r} live but "
+                    f"{want!r} in the replay")
     return None
 
 

@@ -3,6 +3,10 @@
 The PostgreSQL and Redis tiers run when AINFERA_TEST_POSTGRES_URL / AINFERA_TEST_REDIS_URL are
 set; with AINFERA_TEST_REQUIRE_SERVICES=1 a missing or unreachable server fails the run instead
 of skipping it, so CI can never pass by skipping the tiers that matter.
+
+Tests never write into the checkout: keys, databases and logs go to temporary paths. The run
+fails when a file of the checkout appeared or changed while it ran (`var/signing.key` written
+by a test would otherwise be picked up by a later `make serve`).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +22,53 @@ import pytest
 POSTGRES_URL = os.environ.get("AINFERA_TEST_POSTGRES_URL", "")
 REDIS_URL = os.environ.get("AINFERA_TEST_REDIS_URL", "")
 REQUIRE_SERVICES = os.environ.get("AINFERA_TEST_REQUIRE_SERVICES") == "1"
+
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+# What tools (not tests) write in a checkout: the venv, caches, build metadata.
+_TOOL_DIRS = frozenset({".git", ".venv", ".pytest_cache", ".mypy_cache", ".ruff_cache",
+                        ".import_linter_cache", "__pycache__", "build", "dist"})
+_SNAPSHOT = pytest.StashKey[dict[str, tuple[int, int]]]()
+
+
+def checkout_files(root: Path = CHECKOUT) -> dict[str, tuple[int, int]]:
+    """Every file of the checkout but the tools' own, with its mtime and size."""
+    files: dict[str, tuple[int, int]] = {}
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _TOOL_DIRS and not d.endswith(".egg-info")]
+        for name in names:
+            path = Path(folder, name)
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            files[str(path.relative_to(root))] = (stat.st_mtime_ns, stat.st_size)
+    return files
+
+
+def checkout_changes(before: dict[str, tuple[int, int]],
+                     after: dict[str, tuple[int, int]]) -> list[str]:
+    return sorted([f"new: {name}" for name in after.keys() - before.keys()]
+                  + [f"changed: {name}" for name in after.keys() & before.keys()
+                     if after[name] != before[name]])
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.stash[_SNAPSHOT] = checkout_files()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.stash.get(_SNAPSHOT, None)
+    if before is None:
+        return
+    changes = checkout_changes(before, checkout_files())
+    if changes:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        text = ("\ntests wrote into the checkout (use tmp_path for keys, databases and logs):\n  "
+                + "\n  ".join(changes))
+        if reporter is not None:
+            reporter.write_line(text, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _unavailable(what: str, why: str) -> None:

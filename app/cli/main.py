@@ -1,38 +1,59 @@
-"""The `ainfera` command line: serve, migrate, and the tenancy admin commands.
+"""The `ainfera` command line: serve, migrate, the tenancy admin commands and their listings.
 
-Every failure is one line on stderr and a non-zero exit, never a traceback. With `--json` an
-admin command prints exactly one JSON object on stdout.
+Every failure is one line on stderr naming what to fix (app.cli.errors), never a traceback:
+exit 1 when the command failed, 2 when it was called wrongly. With `--json` a command prints
+exactly one JSON object on stdout, `{"error": ...}` when it failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from adapters.database import Database, DatabaseUrlError
-from adapters.migrations import MigrationError, migrate
-from adapters.store import EventStore, StoreError
+from adapters.database import Database
+from adapters.migrations import migrate
+from adapters.store import EventStore
 from app.bootstrap import open_store
+from app.cli.demo_command import add_demo_command
+from app.cli.errors import CommandError, UsageError, describe
 from app.cli.readside_commands import add_projection_commands
 from app.cli.receipt_commands import add_receipt_commands
-from app.jobs.projector_process import ProjectorProcess, project_command
-from app.services import tenancy
-from app.settings import PROJECTOR_MODES, Settings, SettingsError
-from domain.money import InvalidAmountError
-from domain.tenancy import TenancyError, parse_cap
+from app.cli.serve_command import add_serve_commands
+from app.services import listings, tenancy
+from app.settings import Settings
+from domain.tenancy import parse_cap
+
+__all__ = ["CommandError", "UsageError", "build_parser", "main"]
+
+ENVIRONMENT = """\
+environment (every command reads these; flags win where both exist):
+  AINFERA_DATABASE_URL     sqlite:///PATH or postgresql://USER[:PASS]@HOST:PORT/DB[?schema=S]
+                           (default sqlite:///var/ainfera.db; a missing schema is created)
+  AINFERA_REDIS_URL        redis://HOST:6379/0 for counters shared by gateways
+                           (default: unset, in-process counters)
+  AINFERA_REDIS_PREFIX     key prefix of the counters in Redis (default ainfera:)
+  AINFERA_CONFIG           TOML catalog: providers, models, router (default: built-in catalog)
+  AINFERA_SIGNING_KEY_FILE Ed25519 checkpoint key, created if missing (default var/signing.key)
+  AINFERA_LOG_ORIGIN       the log's origin line in checkpoints (default ainfera.local/ledger)
+  AINFERA_LOG_FORMAT       text or json (default text)
+  AINFERA_HOST, AINFERA_PORT  where `serve` listens (default 127.0.0.1, 8080)
+  AINFERA_DEBUG=1          print the traceback of an unexpected error
+  more in README.md (Settings)"""
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse with our error convention: one line, exit 2, and a JSON object on stdout when
+    the command line asked for `--json`."""
+
+    wants_json = False
+
     def error(self, message: str) -> NoReturn:
+        if _Parser.wants_json:
+            print(json.dumps({"error": message}))
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-class CommandError(Exception):
-    """A command failed for a reason the user can act on."""
 
 
 def _print(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
@@ -42,41 +63,6 @@ def _print(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
 def _with_store(settings: Settings, work: Callable[[EventStore], dict[str, Any]]) -> dict[str, Any]:
     with open_store(settings) as opened:
         return work(opened.store)
-
-
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
-    from app.factory import create_app
-    from app.http.server import guarded_protocol
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # httpx logs every upstream request at INFO: a log line (and a listener thread's work) per
-    # call that says nothing the gateway's own records do not.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    mode = args.projector or settings.projector
-    settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port,
-                              run_projections=mode == "inprocess")
-    child = None
-    if mode == "process":
-        # Migrations first, so the child and the gateway never race to create the schema.
-        with open_store(settings):
-            pass
-        # SQLite has no NOTIFY to wake the child, so it polls often (a cheap indexed read).
-        poll = 0.25 if settings.database_url.startswith("postgres") else 0.05
-        child = ProjectorProcess(project_command(poll), settings.environ)
-        child.start()
-    try:
-        uvicorn.run(
-            create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
-            http=guarded_protocol(settings.header_timeout_s, settings.max_connections),
-            timeout_keep_alive=max(1, round(settings.keepalive_timeout_s)),
-            lifespan="on", log_level="info", access_log=False, timeout_graceful_shutdown=10,
-        )
-    finally:
-        if child is not None:
-            child.stop()
-    return 0
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -92,6 +78,12 @@ def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_tenant_list(args: argparse.Namespace, settings: Settings) -> int:
+    out = _with_store(settings, lambda s: {"tenants": listings.list_tenants(s)})
+    _print(args, out, listings.table(out["tenants"], ("name", "tenant_id", "created_at")))
+    return 0
+
+
 def cmd_agent_create(args: argparse.Namespace, settings: Settings) -> int:
     cap = parse_cap(args.daily_cap_usd)
     out = _with_store(settings, lambda s: {
@@ -100,10 +92,17 @@ def cmd_agent_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_agent_list(args: argparse.Namespace, settings: Settings) -> int:
+    out = _with_store(settings, lambda s: {"agents": listings.list_agents(s, args.tenant)})
+    _print(args, out, listings.table(out["agents"],
+                                     ("name", "agent_id", "daily_cap_usd", "created_at")))
+    return 0
+
+
 def cmd_agent_set_cap(args: argparse.Namespace, settings: Settings) -> int:
     cap = None if args.no_cap else parse_cap(args.daily_cap_usd)
     if cap is None and not args.no_cap:
-        raise CommandError("give --daily-cap-usd AMOUNT, or --no-cap to lift the cap")
+        raise UsageError("give --daily-cap-usd AMOUNT, or --no-cap to lift the cap")
 
     def work(store: EventStore) -> dict[str, Any]:
         agent_id = tenancy.set_agent_cap(store, args.tenant, args.agent, cap)
@@ -128,6 +127,14 @@ def cmd_key_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_key_list(args: argparse.Namespace, settings: Settings) -> int:
+    out = _with_store(settings, lambda s: {"keys": listings.list_keys(s, args.tenant)})
+    _print(args, out, listings.table(
+        out["keys"], ("prefix", "key_id", "scope", "agent", "created_at", "revoked",
+                      "revoked_at")))
+    return 0
+
+
 def cmd_key_revoke(args: argparse.Namespace, settings: Settings) -> int:
     out = _with_store(settings, lambda s: {
         "key_id": str(tenancy.revoke_key(s, args.key_or_id)), "revoked": True})
@@ -136,89 +143,146 @@ def cmd_key_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="ainfera", description="Ainfera Ledger gateway and ledger tools")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(prog="ainfera", description="Ainfera Ledger: the gateway and its ledger "
+                     "tools. Run `ainfera COMMAND --help` for a command's flags.",
+                     epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                metavar="COMMAND")
 
     def json_flag(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.add_argument("--json", action="store_true",
+                       help="print exactly one JSON object on stdout ({\"error\": ...} on "
+                            "failure)")
 
-    serve = sub.add_parser("serve", help="run the gateway")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--projector", choices=PROJECTOR_MODES,
-                       help="where the projector and checkpointer run: a supervised child "
-                            "process (default), in the gateway process, or off (a separate "
-                            "`ainfera project`); env AINFERA_PROJECTOR")
-    serve.set_defaults(handler=cmd_serve)
+    add_serve_commands(sub)
+    add_demo_command(sub)
 
-    mig = sub.add_parser("migrate", help="apply database migrations")
+    mig = sub.add_parser("migrate", help="create or update the store's tables "
+                         "(AINFERA_DATABASE_URL)", description="Create or update the tables "
+                         "in AINFERA_DATABASE_URL (idempotent; serve also does it at start).")
     json_flag(mig)
     mig.set_defaults(handler=cmd_migrate)
 
-    tenant = sub.add_parser("tenant", help="tenants").add_subparsers(
-        dest="action", required=True, parser_class=_Parser)
-    tc = tenant.add_parser("create", help="create a tenant (and its default agent)")
-    tc.add_argument("name")
+    tenant = sub.add_parser("tenant", help="create and list tenants").add_subparsers(
+        dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    tc = tenant.add_parser("create", help="create a tenant (and its `default` agent)")
+    tc.add_argument("name", help="the tenant's name, 1-128 printable characters")
     json_flag(tc)
     tc.set_defaults(handler=cmd_tenant_create)
+    tl = tenant.add_parser("list", help="list every tenant (name, id, created)")
+    json_flag(tl)
+    tl.set_defaults(handler=cmd_tenant_list)
 
-    agent = sub.add_parser("agent", help="agents").add_subparsers(
-        dest="action", required=True, parser_class=_Parser)
+    agent = sub.add_parser("agent", help="register, list and cap agents").add_subparsers(
+        dest="action", required=True, parser_class=_Parser, metavar="ACTION")
     ac = agent.add_parser("create", help="register an agent")
     ac.add_argument("--tenant", required=True, help="tenant name or id")
-    ac.add_argument("--name", required=True)
-    ac.add_argument("--daily-cap-usd", help="daily spend cap in USD, e.g. 5.00")
+    ac.add_argument("--name", required=True, help="the agent's name, unique in its tenant")
+    ac.add_argument("--daily-cap-usd", metavar="AMOUNT",
+                    help="daily spend cap in USD, e.g. 5.00 (default: no cap)")
     json_flag(ac)
     ac.set_defaults(handler=cmd_agent_create)
+    al = agent.add_parser("list", help="list a tenant's agents (name, id, daily cap, created)")
+    al.add_argument("--tenant", required=True, help="tenant name or id")
+    json_flag(al)
+    al.set_defaults(handler=cmd_agent_list)
     sc = agent.add_parser("set-cap", help="change an agent's daily spend cap (a ledger event)")
     sc.add_argument("--tenant", required=True, help="tenant name or id")
     sc.add_argument("--agent", required=True, help="agent name or id")
     amount = sc.add_mutually_exclusive_group(required=True)
-    amount.add_argument("--daily-cap-usd", help="the new cap in USD, e.g. 10.00")
+    amount.add_argument("--daily-cap-usd", metavar="AMOUNT",
+                        help="the new cap in USD, e.g. 10.00")
     amount.add_argument("--no-cap", action="store_true", help="lift the cap")
     json_flag(sc)
     sc.set_defaults(handler=cmd_agent_set_cap)
 
-    key = sub.add_parser("key", help="API keys").add_subparsers(
-        dest="action", required=True, parser_class=_Parser)
-    kc = key.add_parser("create", help="issue an API key (shown once)")
+    key = sub.add_parser("key", help="issue, list and revoke API keys").add_subparsers(
+        dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    kc = key.add_parser("create", help="issue an API key (printed once, never stored)")
     kc.add_argument("--tenant", required=True, help="tenant name or id")
     bound = kc.add_mutually_exclusive_group()
-    bound.add_argument("--agent", help="agent name or id (default: the tenant's default agent)")
+    bound.add_argument("--agent", help="agent name or id (default: the tenant's `default` agent)")
     bound.add_argument("--admin", action="store_true",
-                    help="a tenant-admin key: manages the tenant's agents, caps and keys "
-                         "(admin API, console); cannot make inference calls")
+                       help="a tenant-admin key: manages the tenant's agents, caps and keys "
+                            "(admin API, console); cannot make inference calls")
     json_flag(kc)
     kc.set_defaults(handler=cmd_key_create)
+    kl = key.add_parser("list", help="list a tenant's keys (prefix, id, agent, created, "
+                        "revoked; never the key itself)")
+    kl.add_argument("--tenant", required=True, help="tenant name or id")
+    json_flag(kl)
+    kl.set_defaults(handler=cmd_key_list)
     kr = key.add_parser("revoke", help="revoke a key, given the key or its id")
-    kr.add_argument("key_or_id")
+    kr.add_argument("key_or_id", help="the key (ak_...) or its key id")
     json_flag(kr)
     kr.set_defaults(handler=cmd_key_revoke)
     add_receipt_commands(sub, _Parser)
     add_projection_commands(sub, _Parser)
+    for name, command in _commands(parser):
+        variables = COMMAND_ENV.get(name, STORE_ENV)
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
+        command.epilog = ("environment:\n" + "\n".join(
+            f"  {var:<33} {ENV_HELP[var]}" for var in variables)) if variables else \
+            "environment: none is read"
     return parser
 
 
-_USER_ERRORS = (
-    CommandError, DatabaseUrlError, MigrationError, StoreError, SettingsError, TenancyError,
-    tenancy.TenancyServiceError, InvalidAmountError,
-)
+ENV_HELP = {
+    "AINFERA_DATABASE_URL": "the store (default sqlite:///var/ainfera.db)",
+    "AINFERA_REDIS_URL": "shared spend counters (default: in-process)",
+    "AINFERA_REDIS_PREFIX": "their key prefix (default ainfera:)",
+    "AINFERA_CONFIG": "the TOML catalog (default: built-in)",
+    "AINFERA_SIGNING_KEY_FILE": "checkpoint key (default var/signing.key)",
+    "AINFERA_LOG_ORIGIN": "the log's origin (default ainfera.local/ledger)",
+    "AINFERA_LOG_FORMAT": "text or json (default text)",
+    "AINFERA_HOST, AINFERA_PORT": "where to listen (default 127.0.0.1, 8080)",
+    "AINFERA_ROUTING_PREFERENCE_LIVE": "1: routing_preference moves the floor (default 0)",
+    "AINFERA_BUDGET_FAIL_OPEN": "1: serve when the counters are down (default 0)",
+    "AINFERA_NO_INPROCESS_PROJECTIONS": "1: a separate `project` worker runs them (default 0)",
+    "AINFERA_ABANDON_AFTER_S": "open calls older than this are abandoned (default 3600)",
+    "AINFERA_AUTH_CACHE_TTL_S": "how long a key check is reused (default 1)",
+    "provider keys": "the variables the catalog names (api_key_env)",
+}
+STORE_ENV = ("AINFERA_DATABASE_URL",)
+COMMAND_ENV: dict[str, tuple[str, ...]] = {
+    "serve": tuple(ENV_HELP),
+    "demo": (),
+    "upstream-sim": ("AINFERA_LOG_FORMAT",),
+    "receipt verify": (),
+    "verify": ("AINFERA_DATABASE_URL", "AINFERA_REDIS_URL", "AINFERA_REDIS_PREFIX",
+               "AINFERA_SIGNING_KEY_FILE"),
+    "project": ("AINFERA_DATABASE_URL", "AINFERA_SIGNING_KEY_FILE", "AINFERA_LOG_ORIGIN",
+                "AINFERA_ABANDON_AFTER_S", "AINFERA_LOG_FORMAT"),
+}
+
+
+def _commands(parser: argparse.ArgumentParser,
+              prefix: str = "") -> list[tuple[str, argparse.ArgumentParser]]:
+    """Every leaf command's parser, named by its words (`key create`)."""
+    found: list[tuple[str, argparse.ArgumentParser]] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                words = f"{prefix} {name}".strip()
+                found += _commands(child, words) or [(words, child)]
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    _Parser.wants_json = "--json" in arguments
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     try:
         settings = Settings.from_env()
         code: int = args.handler(args, settings)
-    except _USER_ERRORS as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # every failure becomes one line (app.cli.errors)
+        message, code = describe(exc)
         if getattr(args, "json", False):
             print(json.dumps({"error": message}))
         print(f"ainfera: error: {message}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
     return code
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from adapters.store import EventStore
 from app.bootstrap import open_store
 from app.jobs.checkpointer import checkpoint_opener, checkpointing
 from app.jobs.projector import catch_up_once, run_forever
+from app.logs import configure_logging
 from app.services.audit import rebuild, verify
 from app.services.counter_audit import verify_counters
 from app.services.repair import sweep_abandoned
@@ -45,8 +45,7 @@ def cmd_project(args: argparse.Namespace, settings: Settings) -> int:
     if unknown:
         return _fail(args, f"no projection {unknown[0]!r}; known: {', '.join(names())}")
     if not args.once:
-        logging.basicConfig(level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        configure_logging(settings.log_format)
     with _store(settings) as (database, store), \
             checkpointing(settings, database, args.only, once=args.once):
         grace = timedelta(seconds=settings.abandon_after_s)
@@ -73,10 +72,13 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         report = verify(database, store, catch_up=not args.no_catch_up,
                         open_checkpoint=checkpoint_opener(settings))
         if settings.redis_url:
-            report.problems += verify_counters(database, settings.redis_url,
-                                               settings.redis_prefix)
+            report.add("counters", verify_counters(database, settings.redis_url,
+                                                   settings.redis_prefix))
     if not report.ok:
-        return _fail(args, f"verify failed: {report.problems[0]}", report.as_dict())
+        if not args.json:
+            # The findings are the command's answer (stdout); the failure is one line.
+            print(report.as_text())
+        return _fail(args, f"verify failed: {report.summary()}", report.as_dict())
     if args.json:
         print(json.dumps(report.as_dict()))
     else:
@@ -113,15 +115,18 @@ def add_projection_commands(sub: Any, parser_class: type[argparse.ArgumentParser
                          help=f"run only this projection (repeatable): {', '.join(names())}")
     project.add_argument("--once", action="store_true",
                          help="apply everything recorded so far, then exit")
-    project.add_argument("--batch-size", type=int, default=500)
+    project.add_argument("--batch-size", type=int, default=500,
+                         help="events applied per transaction (default: 500)")
     project.add_argument("--poll-interval", type=float, default=0.25,
-                         help="seconds between polls when idle (NOTIFY wakes it earlier)")
+                         help="seconds between polls when idle; NOTIFY wakes it earlier on "
+                              "PostgreSQL (default: 0.25)")
 
     check = command("verify", "replay the ledger into scratch tables and diff the read side",
                     cmd_verify)
     check.add_argument("--no-catch-up", action="store_true",
-                       help="compare the live tables where they are, without catching up")
+                       help="compare the live tables where they are, without catching them up "
+                            "first (default: catch up)")
 
     redo = command("rebuild", "rebuild one projection from zero while gateways run",
                    cmd_rebuild)
-    redo.add_argument("name", help=", ".join(names()))
+    redo.add_argument("name", help="the projection: " + ", ".join(names()))

@@ -28,15 +28,22 @@ from domain.checkpoint import CheckpointError, parse_checkpoint, parse_note
 
 def add_receipt_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     """Adds `receipt verify` to the `ainfera` parser's subcommands."""
-    receipt = sub.add_parser("receipt", help="inference receipts").add_subparsers(
-        dest="action", required=True, parser_class=parser_class)
-    verify = receipt.add_parser("verify", help="verify a receipt offline")
+    receipt = sub.add_parser("receipt", help="check inference receipts offline").add_subparsers(
+        dest="action", required=True, parser_class=parser_class, metavar="ACTION")
+    verify = receipt.add_parser(
+        "verify", help="verify a receipt offline (no server, database or settings used)",
+        description="Check every leaf, chain link and inclusion proof of a receipt (GET "
+                    "/v1/inferences/ID/receipt) and its checkpoint's signature; exit 0 only "
+                    "when all pass. Reads no environment variable.")
     verify.add_argument("receipt", help="the receipt JSON file")
     verify.add_argument("--vkey", required=True,
-                        help="the log's verifier key, or a file holding it")
-    verify.add_argument("--checkpoint", help="an older signed checkpoint you kept")
+                        help="the log's verifier key (GET /v1/ledger/public-key), or a file "
+                             "holding it")
+    verify.add_argument("--checkpoint", help="an older signed checkpoint you kept: also prove "
+                                             "the log only grew since (default: none)")
     verify.add_argument("--consistency",
-                        help="a consistency proof file (GET /v1/ledger/consistency)")
+                        help="a consistency proof file (GET /v1/ledger/consistency) for "
+                             "--checkpoint (default: the proof inside the receipt)")
     verify.add_argument("--json", action="store_true", help="print one JSON object")
     verify.set_defaults(handler=cmd_receipt_verify)
 

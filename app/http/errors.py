@@ -28,6 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from adapters.providers.errors import NotTranslatable
 from adapters.store import StoreConflictError, StoreUnavailableError
 from adapters.writer import WriteFailedError
+from app.http.access_log import log_unrouted
 from app.http.headers import inference_headers
 from app.services.calls import (
     CannotServe,
@@ -192,7 +193,14 @@ def _refusal(exc: InferenceRefused) -> GatewayError:
 def _upstream_failure(exc: FallbackExhausted) -> GatewayError:
     last = exc.attempts[-1]
     error: GatewayError
-    if isinstance(last, NotTranslatable):
+    if all(e.error_type == "provider_not_configured" for e in exc.attempts):
+        # The gateway's own configuration is missing: a retry fails the same way, so the SDKs
+        # must not retry (each retry would record another failed inference).
+        error = UpstreamError("no provider could take this call: "
+                              + "; ".join(dict.fromkeys(e.message for e in exc.attempts)),
+                              code="provider_not_configured",
+                              headers={"x-should-retry": "false"})
+    elif isinstance(last, NotTranslatable):
         # Every backend tried speaks a protocol that cannot carry this request (an image
         # source a vendor does not take, a tool result without its call): the client can
         # fix it, a retry cannot.
@@ -277,6 +285,7 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         message = f"request body is larger than the {MAX_BODY_BYTES} bytes a request may have"
     else:
         message = exc.detail or "request failed"
+    log_unrouted(request.scope, status)
     return _respond(request, status, message, headers=exc.headers)
 
 

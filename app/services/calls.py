@@ -181,7 +181,8 @@ class FallbackExhausted(InferenceError):
     `attempts` holds each attempt's error, in order."""
 
     def __init__(self, attempts: list[ProviderError], recorded: Recorded) -> None:
-        tried = "; ".join(f"{e.provider}: {e.error_type} ({e.status})" for e in attempts)
+        tried = "; ".join(f"{e.provider}: {e.error_type}" + (f" ({e.status})" if e.status else "")
+                          for e in attempts)
         super().__init__(f"upstream failed after {len(attempts)} attempt(s): {tried}: "
                          f"{attempts[-1].message}")
         self.attempts = attempts

@@ -29,6 +29,7 @@ from adapters.budget import BudgetError, BudgetExceeded, CountersLost
 from adapters.providers import Provider, ProviderResult
 from adapters.providers.errors import ProviderError, UpstreamTimeout
 from adapters.writer import GroupCommitWriter, WriteFailedError
+from app.services.call_report import note_close
 from app.services.calls import (
     CannotServe,
     Completion,
@@ -50,6 +51,7 @@ from app.telemetry import GatewayMetrics
 from domain.catalog import Catalog, Model
 from domain.context import audit_context
 from domain.inference import Inference, Status
+from domain.money import usd_text
 from domain.pricing import charge, estimate_input_tokens, usage_record, worst_case_cost
 from domain.protocols.canonical import Usage
 from domain.protocols.fates import backend_name
@@ -242,9 +244,9 @@ class InferenceService:
             except BudgetExceeded as exc:
                 await self._refuse(call, Status.REJECTED_BUDGET, InferenceRefused(
                     "budget_exceeded",
-                    f"daily spend cap of ${exc.cap} USD for agent {agent} would be exceeded: "
-                    f"${exc.used} used or reserved today, this request may cost up to "
-                    f"${exc.requested}"))
+                    f"daily spend cap of ${usd_text(exc.cap)} USD for agent {agent} would "
+                    f"be exceeded: ${usd_text(exc.used)} used or reserved today, this request "
+                    f"may cost up to ${usd_text(exc.requested)}"))
             except CountersLost:
                 if attempt:
                     break
@@ -270,6 +272,7 @@ class InferenceService:
             call.inference.complete(status, None, None, call.elapsed_ms(), None)
         call.position = await self._writer.save(call.inference)
         self._metrics.count_request(call.request.surface, call.decision.router, status)
+        note_close(str(status), None, None, 0.0)
         error.recorded = call.recorded()
         raise error
 
@@ -417,6 +420,7 @@ class InferenceService:
         committed = self._writer.submit(call.inference, keep_trying=True)
         inference_id = call.inference.id
         committed.add_done_callback(lambda _: self._in_flight.discard(inference_id))
+        note_close(str(status), model.slug if model else None, cost, call.upstream_s)
         self._spend.settle_later(call.reservation, cost or Decimal(0))
         self._metrics.count_request(call.request.surface, call.decision.router, status)
         if not streamed:

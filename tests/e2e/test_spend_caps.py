@@ -118,7 +118,9 @@ def test_four_gateways_never_settle_past_the_cap(fake: FakeUpstream, tmp_path: P
         drifted = subprocess.run([AINFERA, "verify"], env=verify_env, capture_output=True,
                                  text=True, timeout=120, check=False)
         assert drifted.returncode == 1
-        assert f"spend counter for agent {world.agent_id}" in drifted.stderr
+        assert f"spend counter for agent {world.agent_id}" in drifted.stdout
+        assert drifted.stdout.startswith("spend counters: Redis differs from the ledger")
+        assert "1 counters" in drifted.stderr
 
 
 def test_a_crashed_call_is_closed_as_abandoned_at_restart(fake: FakeUpstream,

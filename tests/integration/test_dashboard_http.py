@@ -9,9 +9,11 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.store import EventStore
 from app.factory import create_app
@@ -40,11 +42,13 @@ class World:
 
 
 @pytest.fixture
-async def world(database_url: str, admin_store: EventStore) -> AsyncIterator[World]:
+async def world(database_url: str, admin_store: EventStore,
+                tmp_path: Path) -> AsyncIterator[World]:
     run = mixed_run(admin_store)
     tenancy.create_tenant(admin_store, "empty")
     key_empty = tenancy.create_key(admin_store, "empty", None).key
-    app = create_app(Settings(database_url=database_url))
+    app = create_app(Settings(database_url=database_url,
+                              signing_key_file=str(tmp_path / "signing.key")))
     async with AsyncTestClient(app=app) as client:
         yield World(client, run, admin_store, key_empty)
 
@@ -171,24 +175,26 @@ async def test_agent_card_and_llms_txt_name_the_router_and_no_legacy_alias(
 
 async def test_metrics_export_lag_and_the_capture_invariant(world: World) -> None:
     names = ("routing_outcomes", "usage_daily", "agent_metrics", "decisions", "agents")
-    wanted = {f'ainfera_projection_lag_events{{projection="{name}"}} 0' for name in names}
     deadline = time.monotonic() + 10
     while True:  # the in-process projector catches up on its own; lag must reach 0
         response = await world.client.get("/metrics")
         assert response.status_code == 200
-        lines = set(response.text.splitlines())
-        if wanted <= lines or time.monotonic() > deadline:
+        found = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                 for family in text_string_to_metric_families(response.text)
+                 for s in family.samples}
+        lags = {name: found.get(("ainfera_projection_lag_events", (("projection", name),)))
+                for name in names}
+        if set(lags.values()) == {0} or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.05)
-    assert wanted <= lines
+    assert set(lags.values()) == {0}, lags
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    assert "dispatch_without_capture_total 0" in lines
+    assert found[("dispatch_without_capture_total", ())] == 0
     end = world.store.max_notification_id()
-    assert f'ainfera_projection_position{{projection="decisions"}} {end}' in lines
+    assert found[("ainfera_projection_position", (("projection", "decisions"),))] == end
     # This process runs the projector: its own state, read without the database.
-    assert f"ainfera_projector_position {end}" in lines
-    assert "ainfera_projector_lag_events 0" in lines
-    assert "ainfera_projector_failing 0" in lines
-    success = next(line for line in lines
-                   if line.startswith("ainfera_projector_last_success_timestamp_seconds "))
-    assert abs(float(success.split()[1]) - time.time()) < 60
+    assert found[("ainfera_projector_position", ())] == end
+    assert found[("ainfera_projector_lag_events", ())] == 0
+    assert found[("ainfera_projector_failing", ())] == 0
+    success = found[("ainfera_projector_last_success_timestamp_seconds", ())]
+    assert abs(success - time.time()) < 60

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -29,7 +30,8 @@ class World:
 
 
 @pytest.fixture
-async def world(database_url: str, admin_store: EventStore) -> AsyncIterator[World]:
+async def world(database_url: str, admin_store: EventStore,
+                tmp_path: Path) -> AsyncIterator[World]:
     tenant_a = tenancy.create_tenant(admin_store, "tenant-a")
     tenancy.create_tenant(admin_store, "tenant-b")
     key_a = tenancy.create_key(admin_store, "tenant-a", None).key
@@ -41,7 +43,8 @@ async def world(database_url: str, admin_store: EventStore) -> AsyncIterator[Wor
             tools=0, request_digest="d",
         )
     admin_store.save_events(inference.collect_events())
-    app = create_app(Settings(database_url=database_url))
+    app = create_app(Settings(database_url=database_url,
+                              signing_key_file=str(tmp_path / "signing.key")))
     async with AsyncTestClient(app=app) as client:
         yield World(client, key_a, key_b, public_inference_id(inference.id, "messages"),
                     admin_store)

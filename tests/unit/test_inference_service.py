@@ -428,4 +428,4 @@ def test_fallback_exhausted_lists_every_attempt() -> None:
     error = FallbackExhausted(attempts, Recorded("msg_1", "agent", "ainfera-inference"))
     assert error.attempts == attempts
     assert "a: overloaded_error (529)" in str(error)
-    assert "b: connect_error (None): refused" in str(error)
+    assert "b: connect_error: refused" in str(error)  # no "(None)" for a missing status

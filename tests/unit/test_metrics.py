@@ -1,62 +1,70 @@
-"""The metrics registry renders the Prometheus text format exactly, and counts correctly from
-many threads."""
+"""/metrics through prometheus-client: every metric name the gateway has always exported, the
+values they count, a page a Prometheus parser reads, counting from many threads, and a new
+metric added by another component appearing without touching the renderer."""
 
 from __future__ import annotations
 
 import threading
 
-import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 
-from app.telemetry import Counter, GatewayMetrics, Histogram
+from app.telemetry import GatewayMetrics
+
+NAMES = {"ainfera_requests", "ainfera_upstream_latency_seconds",
+         "ainfera_gateway_overhead_seconds", "dispatch_without_capture",
+         "ainfera_projection_lag_events", "ainfera_projection_position",
+         "ainfera_token_counts"}
 
 
-def test_a_fresh_registry_exports_the_capture_invariant_as_zero() -> None:
-    text = GatewayMetrics().render(projection_lags={"decisions": 3, "agents": 0})
-    lines = text.splitlines()
-    assert "# TYPE dispatch_without_capture_total counter" in lines
-    assert "dispatch_without_capture_total 0" in lines
-    assert 'ainfera_projection_lag_events{projection="agents"} 0' in lines
-    assert 'ainfera_projection_lag_events{projection="decisions"} 3' in lines
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_a_fresh_registry_exports_every_name_and_the_capture_invariant_as_zero() -> None:
+    metrics = GatewayMetrics()
+    assert isinstance(metrics.registry, CollectorRegistry)
+    text = metrics.render(projection_lags={"decisions": 3, "agents": 0},
+                          projection_positions={"decisions": 9})
+    assert {f.name for f in text_string_to_metric_families(text)} == NAMES
+    found = samples(text)
+    assert found[("dispatch_without_capture_total", frozenset())] == 0
+    assert found[("ainfera_projection_lag_events", frozenset({("projection", "agents")}))] == 0
+    assert found[("ainfera_projection_lag_events",
+                  frozenset({("projection", "decisions")}))] == 3
+    assert found[("ainfera_projection_position",
+                  frozenset({("projection", "decisions")}))] == 9
+    assert "_created" not in text
     assert text.endswith("\n")
 
 
-def test_requests_and_histograms_render_cumulative_buckets() -> None:
+def test_requests_and_histograms_count_with_cumulative_buckets() -> None:
     metrics = GatewayMetrics()
     metrics.count_request("messages", "ainfera-inference", "succeeded")
     metrics.count_request("messages", "ainfera-inference", "succeeded")
     metrics.count_request("chat.completions", "direct", "failed")
-    metrics.observe_upstream("openai", 0.02)
-    metrics.observe_upstream("openai", 0.3)
-    metrics.observe_upstream("openai", 99.0)
+    for seconds in (0.02, 0.3, 99.0):
+        metrics.observe_upstream("openai", seconds)
     metrics.observe_overhead("messages", 0.0007)
-    lines = metrics.render().splitlines()
-    assert ('ainfera_requests_total{surface="messages",router="ainfera-inference",'
-            'status="succeeded"} 2') in lines
-    assert 'ainfera_requests_total{surface="chat.completions",router="direct",status="failed"} 1' \
-        in lines
-    assert 'ainfera_upstream_latency_seconds_bucket{provider="openai",le="0.01"} 0' in lines
-    assert 'ainfera_upstream_latency_seconds_bucket{provider="openai",le="0.025"} 1' in lines
-    assert 'ainfera_upstream_latency_seconds_bucket{provider="openai",le="0.5"} 2' in lines
-    assert 'ainfera_upstream_latency_seconds_bucket{provider="openai",le="60"} 2' in lines
-    assert 'ainfera_upstream_latency_seconds_bucket{provider="openai",le="+Inf"} 3' in lines
-    assert 'ainfera_upstream_latency_seconds_count{provider="openai"} 3' in lines
-    assert 'ainfera_upstream_latency_seconds_sum{provider="openai"} 99.32' in lines
-    assert 'ainfera_gateway_overhead_seconds_bucket{surface="messages",le="0.001"} 1' in lines
+    found = samples(metrics.render())
+    ok = frozenset({("surface", "messages"), ("router", "ainfera-inference"),
+                    ("status", "succeeded")})
+    assert found[("ainfera_requests_total", ok)] == 2
+    failed = frozenset({("surface", "chat.completions"), ("router", "direct"),
+                        ("status", "failed")})
+    assert found[("ainfera_requests_total", failed)] == 1
 
+    def bucket(le: str) -> float:
+        return found[("ainfera_upstream_latency_seconds_bucket",
+                      frozenset({("provider", "openai"), ("le", le)}))]
 
-def test_a_bucket_bound_is_inclusive_and_labels_are_escaped() -> None:
-    histogram = Histogram("h", "help", ("k",), buckets=(1.0, 2.0))
-    histogram.observe(1.0, k='a"b\\c\nd')
-    lines = histogram.render()
-    assert 'h_bucket{k="a\\"b\\\\c\\nd",le="1"} 1' in lines
-
-
-def test_counters_refuse_wrong_labels_and_going_down() -> None:
-    counter = Counter("c_total", "help", ("surface",))
-    with pytest.raises(ValueError, match="takes labels"):
-        counter.inc(router="x")
-    with pytest.raises(ValueError, match="only goes up"):
-        counter.inc(-1, surface="messages")
+    assert [bucket(le) for le in ("0.01", "0.025", "0.5", "60.0", "+Inf")] == [0, 1, 2, 2, 3]
+    openai = frozenset({("provider", "openai")})
+    assert found[("ainfera_upstream_latency_seconds_count", openai)] == 3
+    assert abs(found[("ainfera_upstream_latency_seconds_sum", openai)] - 99.32) < 1e-9
+    assert found[("ainfera_gateway_overhead_seconds_bucket",
+                  frozenset({("surface", "messages"), ("le", "0.001")}))] == 1
 
 
 def test_counting_from_many_threads_loses_nothing() -> None:
@@ -72,6 +80,18 @@ def test_counting_from_many_threads_loses_nothing() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert metrics.requests.value(surface="messages", router="direct",
-                                  status="succeeded") == 8000
-    assert metrics.dispatch_without_capture.value() == 8000
+    found = samples(metrics.render())
+    direct = frozenset({("surface", "messages"), ("router", "direct"), ("status", "succeeded")})
+    assert found[("ainfera_requests_total", direct)] == 8000
+    assert found[("dispatch_without_capture_total", frozenset())] == 8000
+
+
+def test_another_component_adds_a_metric_without_touching_the_renderer() -> None:
+    metrics = GatewayMetrics()
+    ready = metrics.gauge("ainfera_ready", "1 when the gateway can serve.", ("check",))
+    ready.labels(check="store").set(1)
+    assert samples(metrics.render())[("ainfera_ready", frozenset({("check", "store")}))] == 1
+    # Two apps in one process keep their own counts.
+    other = GatewayMetrics()
+    metrics.count_request("messages", "direct", "succeeded")
+    assert "ainfera_requests_total{" not in other.render()

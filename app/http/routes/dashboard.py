@@ -16,14 +16,12 @@ import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 from litestar import Request, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 
 from adapters.budget import BudgetError
-from adapters.store import AggregateMissingError
 from app.http.auth import provide_principal
 from app.http.consistency import ensure_consistent, read_side_of
 from app.http.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
@@ -34,7 +32,6 @@ from app.services.read_side import ReadSide
 from app.services.tenancy import Principal, UnknownError, agent_of_tenant
 from domain.ids import parse_inference_id, public_inference_id
 from domain.money import usd_str
-from domain.tenancy import Agent
 from projections.agents import tenant_agents
 from projections.decisions import read_decision
 
@@ -98,16 +95,14 @@ async def caps_rollup(request: Request[Any, Any, Any], caller: NamedDependency[P
 async def agent_metrics(request: Request[Any, Any, Any], agent_id: FromPath[str],
                         caller: NamedDependency[Principal],
                         consistent: FromQuery[bool] = False) -> dict[str, Any]:
+    """`agent_id` is the agent's id or its name in the caller's tenant (as the CLI takes)."""
     read_side = read_side_of(request)
-    # Ownership comes from the ledger itself, so a just-registered agent is never a 404.
-    owner = await asyncio.to_thread(_agent_owner, read_side, agent_id)
-    if owner != caller.tenant_id:
-        raise NotFoundError(f"no agent {agent_id!r}")
+    agent = await owned_agent_id(read_side, caller, agent_id)
     await ensure_consistent(request, read_side, ("agent_metrics",), consistent)
     now = datetime.now(UTC)
     metrics = await read_side.read(
-        lambda s: dashboard.agent_metrics(s, str(caller.tenant_id), agent_id, now))
-    metrics["spend_today"] = await live_spend(request, [agent_id], now)
+        lambda s: dashboard.agent_metrics(s, str(caller.tenant_id), agent, now))
+    metrics["spend_today"] = await live_spend(request, [agent], now)
     return metrics
 
 
@@ -127,13 +122,6 @@ async def live_spend(request: Request[Any, Any, Any], agent_ids: list[str],
         return {"counters": "unavailable", "settled_usd": None, "reserved_usd": None}
     return {"counters": "ok", "settled_usd": usd_str(settled.normalize()),
             "reserved_usd": usd_str(reserved.normalize())}
-
-
-def _agent_owner(read_side: ReadSide, agent_id: str) -> UUID | None:
-    try:
-        return read_side.store.get(UUID(agent_id), Agent).owner_tenant_id
-    except (ValueError, AggregateMissingError):
-        return None
 
 
 @get("/v1/inferences/{inference_id:str}/decision", dependencies=CALLER)

@@ -28,7 +28,9 @@ async def handle(request: Request[Any, Any, Any], surface: str) -> Response[Any]
     caller = await provide_caller(request)
     runtime: Runtime = request.app.state.runtime
     call = parse_request(surface, await request.body(), request.headers)
-    request_id: str = request.scope["state"]["request_id"]
+    state = request.scope["state"]
+    state["client_request"] = call  # for the access log line (app.http.access_log)
+    request_id: str = state["request_id"]
 
     async def serve() -> Response[Any]:
         return await _serve(runtime, call, caller, request_id)

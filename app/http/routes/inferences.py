@@ -24,16 +24,19 @@ from domain.ids import parse_inference_id, public_inference_id
 from domain.inference import Inference
 from projections.inference_list import InferenceFilter
 from projections.ledger_event import json_value
+from projections.view import utc_text
 
 LIST_PROJECTIONS = ("agent_metrics", "decisions", "agents")
 
 
 def event_view(event: Any) -> dict[str, Any]:
-    """An event as JSON, converted the way the ledger converts it for receipts."""
+    """An event as JSON, converted the way the ledger converts it for receipts: `recorded_at`
+    in the receipt's own form (fixed-width UTC with `Z`), so one event reads the same here and
+    in its receipt, where that text is covered by the leaf hash and can never change."""
     view: dict[str, Any] = {
         "type": type(event).__name__,
         "version": event.originator_version,
-        "recorded_at": event.timestamp.isoformat(),
+        "recorded_at": utc_text(event.timestamp),
     }
     for key, value in payload_of(event).items():
         view[key] = json_value(value, f"{view['type']}.{key}")

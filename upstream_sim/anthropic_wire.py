@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.wire import Vendor, json_pieces, pieces, sse
+from upstream_sim.wire import Vendor, json_pieces, pieces, sse
 
 ANTHROPIC_ERRORS = {
     400: "invalid_request_error",

@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes.scripts import Behaviour
+from upstream_sim.scripts import Behaviour
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.wire import Vendor, pieces, sse
+from upstream_sim.wire import Vendor, pieces, sse
 
 GEMINI_ERRORS = {
     400: "INVALID_ARGUMENT",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.fakes.wire import Vendor, json_pieces, pieces, sse
+from upstream_sim.wire import Vendor, json_pieces, pieces, sse
 
 OPENAI_ERRORS = {
     400: "invalid_request_error",

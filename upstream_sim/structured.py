@@ -14,7 +14,7 @@ import dataclasses
 import json
 from typing import Any
 
-from tests.fakes.scripts import Behaviour
+from upstream_sim.scripts import Behaviour
 
 
 def schema_instance(schema: Any, root: Any = None, depth: int = 0) -> Any:

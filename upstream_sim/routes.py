@@ -6,12 +6,12 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from tests.fakes.anthropic_wire import Anthropic
-from tests.fakes.gemini_wire import Gemini
-from tests.fakes.openai_wire import OpenAI
-from tests.fakes.scripts import Behaviour
-from tests.fakes.structured import structured_behaviour
-from tests.fakes.wire import Response, Vendor, as_json
+from upstream_sim.anthropic_wire import Anthropic
+from upstream_sim.gemini_wire import Gemini
+from upstream_sim.openai_wire import OpenAI
+from upstream_sim.scripts import Behaviour
+from upstream_sim.structured import structured_behaviour
+from upstream_sim.wire import Response, Vendor, as_json
 
 _ids = itertools.count(1)
 

@@ -1,0 +1,1 @@
+"""The OpenAPI document and its offline reference page (see document.py)."""

@@ -81,5 +81,5 @@ bench-compare: $(DEV) $(LITELLM_STAMP)
 
 clean:
 	rm -rf $(VENV) $(LITELLM_VENV) var .pytest_cache .mypy_cache .ruff_cache \
-		.import_linter_cache *.egg-info build dist
+		.import_linter_cache .hypothesis *.egg-info build dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -14,9 +14,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from domain.protocols.validate import MAX_DEPTH
-from tests.fakes.scripts import garbage
 from tests.fakes.upstream import FakeUpstream, start_fake_upstream
 from tests.harness.inprocess import InProcess, async_gateway
+from upstream_sim.scripts import garbage
 
 Client = AsyncTestClient[Any]
 MESSAGES = "/v1/messages"

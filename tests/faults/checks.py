@@ -133,12 +133,13 @@ def run_verify(database_url: str, redis_url: str | None, prefix: str | None,
                           timeout=180, check=False)
 
 
-_LAG = re.compile(r'^ainfera_projection_lag_events\{projection="([^"]+)"\} (\d+)$', re.M)
+# prometheus-client renders every sample as a float ("3.0").
+_LAG = re.compile(r'^ainfera_projection_lag_events\{projection="([^"]+)"\} (\S+)$', re.M)
 
 
 def projection_lags(url: str) -> dict[str, int]:
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    return {name: int(lag) for name, lag in _LAG.findall(text)}
+    return {name: int(float(lag)) for name, lag in _LAG.findall(text)}
 
 
 def dispatch_without_capture(url: str) -> float:

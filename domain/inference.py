@@ -82,6 +82,10 @@ class Inference(Aggregate):
         # can still be live). Added after the first release: events stored without it load
         # with None, and their stored bytes, hashes and receipts are unchanged.
         instance_id: str | None = None
+        # Added after the first stores were written: a Routed stored before it has no such key
+        # (its policy.routing_preference held the request then) and reads as None. Old events
+        # are not upcast, so their ledger objects and leaf hashes stay as they were.
+        requested_preference: str | None = None
 
     class Dispatched(Event):
         attempt: int
@@ -127,6 +131,7 @@ class Inference(Aggregate):
         tools: int,
         request_digest: str,
         instance_id: str | None = None,
+        requested_preference: str | None = None,
     ) -> None:
         check_one_of("api", api, APIS)
         check_one_of("router", router, ROUTERS)
@@ -142,6 +147,7 @@ class Inference(Aggregate):
         self.tools = tools
         self.request_digest = request_digest
         self.instance_id = instance_id
+        self.requested_preference = requested_preference
         self.attempts = 0
         self.streamed = False
         self.status: Status | None = None

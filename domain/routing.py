@@ -1,10 +1,17 @@
 """The routing brain: which model serves a request, and the record of why.
 
-`route` is a pure function of the request, the catalog and one switch, so the same inputs give
-a byte-identical decision and `ruleset_hash`, and a recorded decision can be re-derived. It must
-never do I/O, read the clock or randomness, or raise for a request the gateway should record:
-a request no model may serve is a decision with no chosen model (recorded as `rejected_floor`),
-not an exception. Only an unknown model (404, nothing recorded) and a malformed hint (400) raise.
+`route` is a pure function of the request, the catalog and one switch (the preference gate),
+so the same inputs give a byte-identical decision and `ruleset_hash`, and a recorded decision
+can be re-derived. It must never do I/O, read the clock or randomness, or raise for a request the
+gateway should record: a request no model may serve is a decision with no chosen model (recorded
+as `rejected_floor`), not an exception. Only an unknown model (404, nothing recorded) and a
+malformed hint (400) raise.
+
+`ruleset_hash` is taken over what decides the route and nothing else: the catalog (the
+candidate set), the effective floor and the ordering rule. What the client asked for and the
+gate's state are recorded beside it (`requested_preference`, `policy.preference_live`), so a
+preference that moved nothing leaves the hash and the `policy` object exactly as `balanced`
+(or no preference at all) would.
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ PREFERENCE_STEP: Final = {
     BALANCED: Decimal(0),
 }
 PREFERENCE_FLOOR_BAND: Final = (Decimal("0.50"), Decimal("0.85"))
+# How `route` orders the eligible candidates (see the sort key there). It is part of the
+# ruleset hash, so changing the ordering must change this text.
+ORDERING_RULE: Final = "est_cost_usd asc, quality desc, model asc"
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,9 @@ class RouteRequest:
 
 @dataclass(frozen=True)
 class Policy:
-    """The policy in force: the effective floor and preference, whatever the client sent."""
+    """The policy in force, whatever the client sent: the effective floor, the preference that
+    moved it (`balanced` when none did: the gate was off, an explicit min_quality won, or the
+    band left no room), and the gate as this call saw it."""
 
     min_quality: Decimal
     routing_preference: str
@@ -73,6 +85,11 @@ class Policy:
             "routing_preference": self.routing_preference,
             "preference_live": self.preference_live,
         }
+
+    def ruleset(self) -> dict[str, Any]:
+        """What of the policy decides a route: the floor and the ordering rule. The preference
+        and the gate are left out on purpose: they act only through the floor."""
+        return {"min_quality": decimal_str(self.min_quality), "ordering": ORDERING_RULE}
 
 
 @dataclass(frozen=True)
@@ -106,7 +123,9 @@ class Candidate:
 @dataclass(frozen=True)
 class RoutingDecision:
     """`fallback` is the order to try models in: the chosen one first, then the other eligible
-    ones; empty when the request was rejected, whose human-readable reason is `rejection`."""
+    ones; empty when the request was rejected, whose human-readable reason is `rejection`.
+    `requested_preference` is what the client asked for (normalised: absent or unknown is
+    `balanced`), whether or not it acted."""
 
     requested_model: str
     router: str
@@ -116,6 +135,7 @@ class RoutingDecision:
     policy: Policy
     ruleset_hash: str
     rejection: str | None = None
+    requested_preference: str = BALANCED
 
     @property
     def chosen(self) -> Model | None:
@@ -139,12 +159,15 @@ def route(request: RouteRequest, catalog: Catalog, preference_live: bool) -> Rou
     names = catalog.router
     if pinned is None and requested != names.canonical and requested not in names.aliases:
         raise UnknownModel(f"model {requested!r} is neither in the catalog nor a router name")
+    asked = requested_preference(request.routing_hint)
     policy = effective_policy(request.routing_hint, names.default_min_quality, preference_live)
     ruleset = "sha256:" + hashlib.sha256(
-        catalog.canonical_json() + canonical_json(policy.as_dict())
+        catalog.canonical_json() + canonical_json(policy.ruleset())
     ).hexdigest()
     if pinned is not None:
-        return RoutingDecision(requested, DIRECT, None, (), (pinned,), policy, ruleset)
+        return RoutingDecision(requested, DIRECT, None, (), (pinned,), policy, ruleset,
+                               requested_preference=asked)
+    # The sort key is ORDERING_RULE: keep the two in step.
     judged = sorted(
         ((judge(model, request, policy.min_quality, catalog.provider_of(model).kind), model)
          for model in catalog.models),
@@ -160,6 +183,7 @@ def route(request: RouteRequest, catalog: Catalog, preference_live: bool) -> Rou
         policy=policy,
         ruleset_hash=ruleset,
         rejection=None if fallback else rejection_of(c for c, _ in judged),
+        requested_preference=asked,
     )
 
 
@@ -207,18 +231,24 @@ def rejection_of(candidates: Iterable[Candidate]) -> str:
     return "no model can serve this request: " + ", ".join(reasons)
 
 
+def requested_preference(hint: RoutingHint) -> str:
+    """The preference the client asked for, read case- and space-insensitively; absent or
+    unknown values read as `balanced`, so they are recorded exactly as `balanced` is."""
+    raw = hint.routing_preference
+    preference = raw.strip().lower() if isinstance(raw, str) else BALANCED
+    return preference if preference in PREFERENCE_STEP else BALANCED
+
+
 def effective_policy(hint: RoutingHint, default_floor: Decimal, preference_live: bool) -> Policy:
     """An explicit min_quality always wins. Otherwise a live `quality` or `cost` preference
     moves the default floor by one step towards its aim, within the band, and never the
     other way: a default already outside the band stays put rather than being pulled back
-    into it by a preference that asked for the opposite. Unknown preferences act as balanced."""
-    raw = hint.routing_preference
-    preference = raw.strip().lower() if isinstance(raw, str) else BALANCED
-    if preference not in PREFERENCE_STEP:
-        preference = BALANCED
+    into it by a preference that asked for the opposite. Unknown preferences act as balanced.
+    A preference that did not move the floor is inert, and the policy says `balanced`."""
+    preference = requested_preference(hint)
     explicit = parse_min_quality(hint.min_quality)
     if explicit is not None:
-        return Policy(explicit, preference, preference_live)
+        return Policy(explicit, BALANCED, preference_live)
     floor = default_floor
     step = PREFERENCE_STEP[preference] if preference_live else Decimal(0)
     low, high = PREFERENCE_FLOOR_BAND
@@ -226,7 +256,7 @@ def effective_policy(hint: RoutingHint, default_floor: Decimal, preference_live:
         floor = max(default_floor, min(default_floor + step, high))
     elif step < 0:
         floor = min(default_floor, max(default_floor + step, low))
-    return Policy(floor, preference, preference_live)
+    return Policy(floor, preference if floor != default_floor else BALANCED, preference_live)
 
 
 def parse_min_quality(raw: object) -> Decimal | None:
@@ -255,6 +285,7 @@ def decision_to_routed_fields(decision: RoutingDecision) -> dict[str, Any]:
         "chosen_model": decision.chosen_model,
         "policy": decision.policy.as_dict(),
         "ruleset_hash": decision.ruleset_hash,
+        "requested_preference": decision.requested_preference,
     }
 
 

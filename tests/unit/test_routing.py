@@ -1,5 +1,6 @@
-"""The routing brain: names, capability filters, the quality floor, ties, rejection, and a lock
-on the exact bytes a balanced decision records."""
+"""The routing brain: names, capability filters, the quality floor, ties, rejection, what the
+ruleset hash covers (and what it must not), and a lock on the exact bytes a balanced decision
+records."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from domain.context import audit_context
 from domain.inference import Inference
 from domain.pricing import InvalidUsage, estimate_input_tokens
 from domain.routing import (
+    ORDERING_RULE,
     InvalidRouteRequest,
     InvalidRoutingHint,
     RouteRequest,
@@ -151,26 +153,28 @@ def test_context_window_and_max_output_limits_exclude_models() -> None:
 
 
 @pytest.mark.parametrize(
-    ("floor", "preference", "live", "effective", "chosen"),
+    ("floor", "preference", "live", "effective", "in_force", "chosen"),
     [
-        ("0.50", "quality", True, "0.6", "mid"),
-        ("0.50", "cost", True, "0.5", "cheap"),  # cannot go under the band's 0.50
-        ("0.80", "quality", True, "0.85", "best"),  # 0.90 is clamped to the band's 0.85
-        ("0.80", "cost", True, "0.7", "mid"),
-        ("0.50", "quality", False, "0.5", "cheap"),  # preference recorded, not applied
-        ("0.80", "cost", False, "0.8", "good"),
+        ("0.50", "quality", True, "0.6", "quality", "mid"),
+        # Cannot go under the band's 0.50: the preference moved nothing, so none is in force.
+        ("0.50", "cost", True, "0.5", "balanced", "cheap"),
+        ("0.80", "quality", True, "0.85", "quality", "best"),  # 0.90 clamped to the band's 0.85
+        ("0.80", "cost", True, "0.7", "cost", "mid"),
+        ("0.50", "quality", False, "0.5", "balanced", "cheap"),  # gate off: requested, inert
+        ("0.80", "cost", False, "0.8", "balanced", "good"),
         # A default outside the band is never moved against the preference's aim.
-        ("0.90", "quality", True, "0.9", "best"),
-        ("0.45", "cost", True, "0.45", "cheap"),
-        ("0.45", "quality", True, "0.55", "cheap"),
+        ("0.90", "quality", True, "0.9", "balanced", "best"),
+        ("0.45", "cost", True, "0.45", "balanced", "cheap"),
+        ("0.45", "quality", True, "0.55", "quality", "cheap"),
     ],
 )
 def test_a_live_preference_moves_the_default_floor_within_the_band(
-    floor: str, preference: str, live: bool, effective: str, chosen: str
+    floor: str, preference: str, live: bool, effective: str, in_force: str, chosen: str
 ) -> None:
     decision = ask(preference=preference, live=live, floor=floor)
     assert decision.policy.as_dict() == {
-        "min_quality": effective, "routing_preference": preference, "preference_live": live}
+        "min_quality": effective, "routing_preference": in_force, "preference_live": live}
+    assert decision.requested_preference == preference
     assert decision.chosen_model == chosen
 
 
@@ -191,6 +195,8 @@ def test_an_explicit_min_quality_always_wins(given: object, recorded: str, chose
         decision = ask(min_quality=given, preference="cost", live=live, floor="0.80")
         assert decision.policy.min_quality == Decimal(recorded)
         assert decision.policy.as_dict()["min_quality"] == recorded
+        assert decision.policy.routing_preference == "balanced"  # the preference was inert
+        assert decision.requested_preference == "cost"
         assert decision.chosen_model == chosen
 
 
@@ -198,11 +204,14 @@ def test_an_explicit_min_quality_always_wins(given: object, recorded: str, chose
 def test_an_absent_or_unknown_preference_acts_as_balanced(preference: object) -> None:
     decision = ask(preference=preference, live=True)
     assert decision.policy.routing_preference == "balanced"
+    assert decision.requested_preference == "balanced"
     assert decision.policy.min_quality == Decimal("0.50")
 
 
 def test_a_preference_is_read_case_and_space_insensitively() -> None:
-    assert ask(preference=" Quality ", live=True).policy.routing_preference == "quality"
+    decision = ask(preference=" Quality ", live=True)
+    assert (decision.policy.routing_preference, decision.requested_preference) == (
+        "quality", "quality")
 
 
 @pytest.mark.parametrize("hint", ["abc", "", "1.5", -0.1, 2, "NaN", "Infinity", True, [0.5], {}])
@@ -247,33 +256,77 @@ def test_no_capable_model_is_a_rejection_naming_the_reasons() -> None:
         "no model can serve this request: max_output_too_small, tools_unsupported")
 
 
-def test_the_ruleset_hash_is_over_the_catalog_and_the_effective_policy() -> None:
+def test_the_ruleset_hash_is_over_the_catalog_the_effective_floor_and_the_ordering() -> None:
     decision = ask(preference="quality", live=True)
-    policy = b'{"min_quality":"0.6","preference_live":true,"routing_preference":"quality"}'
-    digest = hashlib.sha256(catalog().canonical_json() + policy).hexdigest()
+    rules = b'{"min_quality":"0.6","ordering":"' + ORDERING_RULE.encode() + b'"}'
+    digest = hashlib.sha256(catalog().canonical_json() + rules).hexdigest()
     assert decision.ruleset_hash == f"sha256:{digest}"
+    assert ORDERING_RULE == "est_cost_usd asc, quality desc, model asc"
 
 
-def test_the_same_input_gives_the_same_decision_and_the_policy_changes_the_hash() -> None:
+def test_the_hash_moves_when_the_floor_or_the_catalog_does() -> None:
     assert ask(tools=True) == ask(tools=True)
     assert ask().ruleset_hash.startswith("sha256:")
     assert len(ask().ruleset_hash) == len("sha256:") + 64
     hashes = {
         ask().ruleset_hash,
-        ask(live=True).ruleset_hash,
         ask(min_quality="0.6").ruleset_hash,
-        ask(preference="cost").ruleset_hash,
-        ask(floor="0.6").ruleset_hash,
+        ask(preference="quality", live=True).ruleset_hash,  # floor 0.6 by the preference
+        ask(floor="0.6").ruleset_hash,  # floor 0.6 again, but from another catalog
     }
-    assert len(hashes) == 5
+    assert len(hashes) == 3
+    assert ask(min_quality="0.6").ruleset_hash == ask(preference="quality", live=True).ruleset_hash
+    # The request's own needs are the decision, not the ruleset.
     assert ask(tools=True, tokens=(5, 5)).ruleset_hash == ask().ruleset_hash
+
+
+def recorded_policy(decision: RoutingDecision) -> tuple[dict[str, Any], str]:
+    fields = decision_to_routed_fields(decision)
+    return fields["policy"], fields["ruleset_hash"]
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_balanced_records_exactly_what_no_preference_records(live: bool) -> None:
+    for name in ("ainfera-inference", "good"):
+        plain = decision_to_routed_fields(ask(name, live=live))
+        balanced = decision_to_routed_fields(ask(name, preference="balanced", live=live))
+        assert canonical_json(plain) == canonical_json(balanced)
+
+
+def test_the_gate_alone_never_moves_the_hash() -> None:
+    assert ask(live=True).ruleset_hash == ask(live=False).ruleset_hash
+    assert ask(preference="balanced", live=True).ruleset_hash == ask().ruleset_hash
+    # The gate is still recorded: it is what the call saw.
+    assert ask(live=True).policy.preference_live is True
+
+
+@pytest.mark.parametrize(
+    ("preference", "live", "floor", "min_quality"),
+    [
+        ("quality", False, "0.50", None),  # gate off
+        ("cost", False, "0.80", None),
+        ("quality", True, "0.50", "0.5"),  # an explicit floor wins
+        ("quality", True, "0.90", None),  # the band leaves no room upwards
+        ("cost", True, "0.50", None),  # ... nor downwards
+    ],
+)
+def test_an_inert_preference_changes_nothing_recorded_about_the_policy(
+    preference: str, live: bool, floor: str, min_quality: str | None
+) -> None:
+    inert = ask(preference=preference, live=live, floor=floor, min_quality=min_quality)
+    balanced = ask(live=live, floor=floor, min_quality=min_quality)
+    assert recorded_policy(inert) == recorded_policy(balanced)
+    assert inert.fallback == balanced.fallback
+    # What the client asked for is recorded, beside the policy rather than in it.
+    assert decision_to_routed_fields(inert)["requested_preference"] == preference
 
 
 def test_the_routed_fields_are_exactly_what_the_inference_aggregate_takes() -> None:
     decision = ask("ainfera-auto", tools=True)
     fields = decision_to_routed_fields(decision)
     assert set(fields) == {
-        "router", "alias_hit", "candidates", "chosen_model", "policy", "ruleset_hash"}
+        "router", "alias_hit", "candidates", "chosen_model", "policy", "ruleset_hash",
+        "requested_preference"}
     with audit_context("t", "a", "r"):
         inference = Inference(
             api="messages",
@@ -287,6 +340,7 @@ def test_the_routed_fields_are_exactly_what_the_inference_aggregate_takes() -> N
     assert inference.alias_hit == "ainfera-auto"
     assert inference.chosen_model == "mid"
     assert inference.candidates == fields["candidates"]
+    assert inference.requested_preference == "balanced"
 
 
 @pytest.mark.parametrize(("size", "tokens"), [(0, 0), (1, 1), (3, 1), (4, 2), (3000, 1000)])
@@ -316,6 +370,8 @@ def test_a_route_request_refuses_nonsense_token_counts(tokens: tuple[Any, Any]) 
 # The lock: a balanced decision's recorded bytes and ruleset hash, computed once and pasted. If
 # this fails, routing now decides or records differently: make sure that is intended, then
 # re-paste, because every stored decision and ruleset_hash from before no longer reproduces.
+# (Re-pasted once, on purpose, when the hash stopped covering the preference and the gate and
+# `requested_preference` was recorded beside the policy: issue 12.)
 LOCKED_DECISION = (
     b'{"alias_hit":"ainfera-mithril","candidates":['
     b'{"cleared_floor":true,"eligible":false,"est_cost_usd":"0.0004434","model":"cheap",'
@@ -328,10 +384,11 @@ LOCKED_DECISION = (
     b'"provider":"p1","quality":"0.9","rejection_reason":null}],'
     b'"chosen_model":"mid","fallback":["mid","good","best"],'
     b'"policy":{"min_quality":"0.5","preference_live":true,"routing_preference":"balanced"},'
-    b'"requested_model":"ainfera-mithril","router":"ainfera-inference",'
-    b'"ruleset_hash":"sha256:9c2ecbf4b9e5440d651596ffe1d41cfa1fa86e7fbc4f437cf1db1f7c5f3f7711"}'
+    b'"requested_model":"ainfera-mithril","requested_preference":"balanced",'
+    b'"router":"ainfera-inference",'
+    b'"ruleset_hash":"sha256:53ccb6aafa788fa21bc8adbbdca08319e9a06ed74525092463a1c5b932cfd167"}'
 )
-LOCKED_RULESET_HASH = "sha256:9c2ecbf4b9e5440d651596ffe1d41cfa1fa86e7fbc4f437cf1db1f7c5f3f7711"
+LOCKED_RULESET_HASH = "sha256:53ccb6aafa788fa21bc8adbbdca08319e9a06ed74525092463a1c5b932cfd167"
 
 
 def test_lock_balanced_decision_is_byte_identical() -> None:
@@ -344,6 +401,17 @@ def test_lock_balanced_decision_is_byte_identical() -> None:
     }
     assert canonical_json(recorded) == LOCKED_DECISION
     assert decision.ruleset_hash == LOCKED_RULESET_HASH
+
+
+def test_lock_no_preference_records_the_locked_bytes_and_the_gate_keeps_the_hash() -> None:
+    plain = ask("ainfera-mithril", tools=True, tokens=(1234, 800), live=True)
+    recorded = decision_to_routed_fields(plain) | {
+        "requested_model": plain.requested_model,
+        "fallback": [m.slug for m in plain.fallback],
+    }
+    assert canonical_json(recorded) == LOCKED_DECISION
+    gate_off = ask("ainfera-mithril", tools=True, tokens=(1234, 800), preference="quality")
+    assert gate_off.ruleset_hash == LOCKED_RULESET_HASH
 
 
 def capable_catalog() -> Catalog:

@@ -40,6 +40,7 @@ from app.services.read_side import (
 )
 from app.services.readiness import Readiness
 from app.services.repair import Owners, read_owners, spend_by_agent
+from app.services.router_settings import PreferenceGate
 from app.services.spend import COUNTER_REBUILD_WAIT_S, LedgerSpend, SpendCaps
 from app.services.tenancy import Principal, authenticate
 from app.settings import Settings
@@ -179,7 +180,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         stack.callback(ready.close)
         inference = InferenceService(
             writer=writer, spend=spend, providers=providers, catalog=catalog,
-            metrics=metrics, preference_live=settings.routing_preference_live,
+            metrics=metrics,
+            preference_gate=PreferenceGate(store, initial=settings.routing_preference_live),
             fail_open=settings.budget_fail_open, instance_id=instance_id,
             attempt_deadline_s=settings.upstream_read_timeout_s)
         runtime = Runtime(

@@ -36,6 +36,11 @@ def key_id_for(key_hash: str) -> UUID:
     return uuid5(_NAMESPACE, f"key:{key_hash}")
 
 
+def router_settings_id() -> UUID:
+    """The one RouterSettings aggregate of a ledger: fixed, so every process finds it."""
+    return uuid5(_NAMESPACE, "router-settings")
+
+
 def new_api_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 

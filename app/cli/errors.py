@@ -22,12 +22,13 @@ from adapters.migrations import MigrationError
 from adapters.signer import SigningKeyError
 from adapters.store import StoreError
 from app.logs import redact_url
-from app.services import tenancy
+from app.services import router_settings, tenancy
 from app.services.read_side import ProjectionBehindError
 from app.settings import SettingsError
 from domain.catalog import CatalogError
 from domain.checkpoint import CheckpointError
 from domain.money import InvalidAmountError
+from domain.router_settings import RouterSettingsError
 from domain.tenancy import TenancyError
 from projections.registry import UnknownProjectionError
 
@@ -47,7 +48,7 @@ class UsageError(CommandError):
 _SELF_EXPLAINED = (
     CommandError, DatabaseUrlError, SettingsError, TenancyError, tenancy.TenancyServiceError,
     InvalidAmountError, CatalogError, SigningKeyError, UnknownProjectionError, CheckpointError,
-    ProjectionBehindError,
+    ProjectionBehindError, RouterSettingsError, router_settings.RouterSettingsServiceError,
 )
 _STORE = (StoreError, MigrationError, psycopg.Error, sqlite3.Error, PersistenceError)
 

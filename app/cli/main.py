@@ -1,4 +1,5 @@
-"""The `ainfera` command line: serve, migrate, the tenancy admin commands and their listings.
+"""The `ainfera` command line: serve, migrate, the tenancy admin commands and their listings,
+and the router's operator settings.
 
 Every failure is one line on stderr naming what to fix (app.cli.errors), never a traceback:
 exit 1 when the command failed, 2 when it was called wrongly. With `--json` a command prints
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -22,7 +24,7 @@ from app.cli.errors import CommandError, UsageError, describe
 from app.cli.readside_commands import add_projection_commands
 from app.cli.receipt_commands import add_receipt_commands
 from app.cli.serve_command import add_serve_commands
-from app.services import listings, tenancy
+from app.services import listings, router_settings, tenancy
 from app.settings import Settings
 from domain.tenancy import parse_cap
 
@@ -114,6 +116,36 @@ def cmd_agent_set_cap(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def default_actor(settings: Settings) -> str:
+    """Who is running the command, for the ledger: the login name and the host."""
+    user = settings.environ.get("USER") or settings.environ.get("LOGNAME") or "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def cmd_router_preference_live(args: argparse.Namespace, settings: Settings) -> int:
+    initial = settings.routing_preference_live
+
+    def work(store: EventStore) -> dict[str, Any]:
+        if args.state is None:
+            state = router_settings.gate_state(store, initial)
+        else:
+            actor = args.actor if args.actor is not None else default_actor(settings)
+            state = router_settings.set_preference_live(store, args.state == "on", actor)
+        return {"preference_live": state.preference_live, "source": state.source,
+                "set_by": state.set_by,
+                "set_at": None if state.set_at is None else state.set_at.isoformat()}
+
+    out = _with_store(settings, work)
+    text = f"preference gate: {'on' if out['preference_live'] else 'off'}"
+    if out["source"] == "ledger":
+        text += f" (set by {out['set_by']} at {out['set_at']}"
+        text += "; gateways apply it within 2 s)" if args.state is not None else ")"
+    else:
+        text += " (from AINFERA_ROUTING_PREFERENCE_LIVE: never set on the ledger)"
+    _print(args, out, text)
+    return 0
+
+
 def cmd_key_create(args: argparse.Namespace, settings: Settings) -> int:
     def work(store: EventStore) -> dict[str, Any]:
         issued = tenancy.create_key(store, args.tenant, args.agent, admin=args.admin)
@@ -196,6 +228,22 @@ def build_parser() -> argparse.ArgumentParser:
     json_flag(sc)
     sc.set_defaults(handler=cmd_agent_set_cap)
 
+    router = sub.add_parser("router", help="the router's operator settings").add_subparsers(
+        dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    gate = router.add_parser(
+        "preference-live", help="whether routing_preference may move the quality floor: set "
+        "it on the ledger (running gateways apply it within 2 s), or show it",
+        description="With on|off, record the preference gate on the ledger (who and when); "
+        "running gateways apply it within 2 s, and from then on the ledger, not "
+        "AINFERA_ROUTING_PREFERENCE_LIVE, decides. Without, show the gate in force and where "
+        "it comes from.")
+    gate.add_argument("state", nargs="?", choices=["on", "off"],
+                      help="the new state (default: show the current one)")
+    gate.add_argument("--actor", help="who is making the change, for the ledger (default: "
+                      "USER@host)")
+    json_flag(gate)
+    gate.set_defaults(handler=cmd_router_preference_live)
+
     key = sub.add_parser("key", help="issue, list and revoke API keys").add_subparsers(
         dest="action", required=True, parser_class=_Parser, metavar="ACTION")
     kc = key.add_parser("create", help="issue an API key (printed once, never stored)")
@@ -251,6 +299,7 @@ COMMAND_ENV: dict[str, tuple[str, ...]] = {
     "receipt verify": (),
     "verify": ("AINFERA_DATABASE_URL", "AINFERA_REDIS_URL", "AINFERA_REDIS_PREFIX",
                "AINFERA_SIGNING_KEY_FILE"),
+    "router preference-live": ("AINFERA_DATABASE_URL", "AINFERA_ROUTING_PREFERENCE_LIVE"),
     "project": ("AINFERA_DATABASE_URL", "AINFERA_SIGNING_KEY_FILE", "AINFERA_LOG_ORIGIN",
                 "AINFERA_ABANDON_AFTER_S", "AINFERA_LOG_FORMAT"),
 }

@@ -45,6 +45,7 @@ from app.services.calls import (
     StreamingCompletion,
 )
 from app.services.relay import relay, response_digest
+from app.services.router_settings import PreferenceGate
 from app.services.spend import SpendCaps
 from app.services.tenancy import Caller
 from app.telemetry import GatewayMetrics
@@ -86,7 +87,7 @@ class InferenceService:
 
     def __init__(self, *, writer: GroupCommitWriter, spend: SpendCaps,
                  providers: Mapping[str, Provider], catalog: Catalog, metrics: GatewayMetrics,
-                 preference_live: bool, fail_open: bool, instance_id: str | None = None,
+                 preference_gate: PreferenceGate, fail_open: bool, instance_id: str | None = None,
                  attempt_deadline_s: float | None = None,
                  record_wait_s: float = RECORD_WAIT_S) -> None:
         self._writer = writer
@@ -94,7 +95,7 @@ class InferenceService:
         self._providers = providers
         self._catalog = catalog
         self._metrics = metrics
-        self._preference_live = preference_live
+        self._preference_gate = preference_gate
         self._fail_open = fail_open
         self._instance_id = instance_id
         self._attempt_deadline_s = attempt_deadline_s
@@ -132,9 +133,11 @@ class InferenceService:
 
     # -- routing, reservation, write-ahead ------------------------------------------------
 
-    def _decide(self, request: InferenceRequest) -> tuple[RoutingDecision, int]:
+    def _decide(self, request: InferenceRequest,
+                preference_live: bool) -> tuple[RoutingDecision, int]:
         """Routing is pure; an unknown model or a bad hint is refused with nothing recorded,
-        and so is a pinned model that cannot serve the request (`_check_pinned`)."""
+        and so is a pinned model that cannot serve the request (`_check_pinned`).
+        `preference_live` is the gate as this call sees it (recorded in its policy)."""
         est_input = estimate_input_tokens(request.text_size)
         hint = RoutingHint(request.routing_hint.get("min_quality"),
                            request.routing_hint.get("routing_preference"))
@@ -149,7 +152,7 @@ class InferenceService:
                             for kind, found in request.refusals.items() if found},
         )
         try:
-            decision = route(route_request, self._catalog, self._preference_live)
+            decision = route(route_request, self._catalog, preference_live)
         except UnknownModel:
             raise ModelNotFound(request.requested_model) from None
         except InvalidRoutingHint as exc:
@@ -198,7 +201,7 @@ class InferenceService:
                      request_id: str) -> InFlight:
         """Routes, reserves and makes Routed durable."""
         started = time.monotonic()
-        decision, est_input = self._decide(request)
+        decision, est_input = self._decide(request, await self._preference_gate.live())
         fields = decision_to_routed_fields(decision)
         with audit_context(str(caller.tenant_id), str(caller.agent_id), request_id):
             inference = Inference(

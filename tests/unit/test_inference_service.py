@@ -28,6 +28,7 @@ from app.services.calls import (
     StreamingCompletion,
 )
 from app.services.inference import InferenceService
+from app.services.router_settings import PreferenceGate
 from app.services.tenancy import Caller
 from app.settings import Settings
 from app.telemetry import GatewayMetrics
@@ -123,7 +124,9 @@ def service(runtime: Runtime, upstreams: Upstreams, catalog: Catalog = CATALOG,
             fail_open: bool = False) -> InferenceService:
     return InferenceService(writer=runtime.writer, spend=runtime.spend,
                             providers=upstreams.providers(), catalog=catalog,
-                            metrics=GatewayMetrics(), preference_live=False, fail_open=fail_open)
+                            metrics=GatewayMetrics(),
+                            preference_gate=PreferenceGate(runtime.store, initial=False),
+                            fail_open=fail_open)
 
 
 def caller(runtime: Runtime, cap: str | None = None) -> Caller:

@@ -22,6 +22,7 @@ from app.runtime import Runtime
 from app.services.calls import Completion, RecordingIncomplete, StreamingCompletion
 from app.services.inference import InferenceService
 from app.services.repair import Owners, abandon
+from app.services.router_settings import PreferenceGate
 from app.telemetry import GatewayMetrics
 from domain.context import audit_context
 from domain.inference import MESSAGES, Inference
@@ -49,8 +50,9 @@ ME = "gw_unit"
 def service(runtime: Runtime, upstreams: Upstreams) -> InferenceService:
     return InferenceService(writer=runtime.writer, spend=runtime.spend,
                             providers=upstreams.providers(), catalog=CATALOG,
-                            metrics=GatewayMetrics(), preference_live=False, fail_open=False,
-                            instance_id=ME)
+                            metrics=GatewayMetrics(),
+                            preference_gate=PreferenceGate(runtime.store, initial=False),
+                            fail_open=False, instance_id=ME)
 
 
 def owners(**changes: Any) -> Owners:

@@ -7,7 +7,8 @@ integers and answered as decimal strings without trailing zeros (domain.money.fr
 ratios are plain numbers.
 
 Definitions (also in docs/projections.md):
-- usage days are UTC dates of Routed; `by_status.fallback` is a subset of `ok`.
+- usage days are UTC dates of Routed; `by_status.fallback` is a subset of `ok`; only days with
+  calls are listed (an empty tenant gets `days: []`) unless zero-filling is asked for.
 - the 24-hour window holds calls whose Completed falls in (now - 24 h, now].
 - caps rollup: `calls`, `error_rate` and `latency_p50_ms` are over the 24-hour window;
   `budget.set` is the sum of the daily caps of the agents that have one, and
@@ -45,19 +46,21 @@ def _zero_status() -> dict[str, int]:
 
 
 def usage_daily(session: Session, tenant_id: str, days: int, today: date,
-                agent_id: str | None = None, by: str | None = None) -> dict[str, Any]:
-    """Every UTC date of the window (oldest first), zeros included, and the totals; only
+                agent_id: str | None = None, by: str | None = None,
+                fill_zero: bool = False) -> dict[str, Any]:
+    """The UTC dates of the window that had calls (oldest first), or with `fill_zero` every
+    date of the window, zeros included; and the totals, zeros when there were no calls. Only
     `agent_id`'s calls when given; with `by`, each day's split (see SPLITS)."""
     first = today - timedelta(days=days - 1)
-    dates = [(first + timedelta(days=i)).isoformat() for i in range(days)]
+    window = [(first + timedelta(days=i)).isoformat() for i in range(days)]
+    found = [row for row in read_days(session, tenant_id, window[0], window[-1])
+             if agent_id is None or row[1] == agent_id]
+    dates = window if fill_zero else sorted({str(row[0]) for row in found})
     calls: dict[str, int] = dict.fromkeys(dates, 0)
     cost: dict[str, int] = dict.fromkeys(dates, 0)
     status = {d: _zero_status() for d in dates}
     per_agent: dict[str, dict[str, dict[str, Any]]] = {d: {} for d in dates}
-    for day, agent, n, spent, ok, fallback, error in read_days(
-            session, tenant_id, dates[0], dates[-1]):
-        if agent_id is not None and agent != agent_id:
-            continue
+    for day, agent, n, spent, ok, fallback, error in found:
         calls[day] += int(n)
         cost[day] += int(spent)
         status[day]["ok"] += int(ok)
@@ -78,7 +81,7 @@ def usage_daily(session: Session, tenant_id: str, days: int, today: date,
     if by == "agent":
         for row in rows:
             row["by_agent"] = per_agent[row["date"]]
-    elif by == "outcome":
+    elif by == "outcome" and dates:
         outcomes = _by_outcome(session, tenant_id, dates, agent_id)
         for row in rows:
             row["by_outcome"] = outcomes[row["date"]]

@@ -59,7 +59,7 @@ def some_calls(console: Console) -> None:
 def test_a_team_lead_onboards_an_agent_with_only_an_admin_key(
         console: Console, page: Any, shots: Shots, artifacts: Path) -> None:
     some_calls(console)
-    usage = api(console, "/v1/usage/daily?days=30")
+    usage = api(console, "/v1/usage/daily?days=30&fill=zero")
     sign_in(page, console, console.admin_key)
 
     # Overview: the numbers are the API's, the chart adds up to them exactly.

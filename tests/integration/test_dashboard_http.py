@@ -53,26 +53,52 @@ async def world(database_url: str, admin_store: EventStore,
         yield World(client, run, admin_store, key_empty)
 
 
-async def test_usage_daily_counts_every_day_of_the_window(world: World) -> None:
+TODAY_A = {"calls": 6, "cost_usd": "0.0024", "by_status": {"ok": 3, "fallback": 1, "error": 3}}
+ZERO_TOTALS = {"calls": 0, "cost_usd": "0", "by_status": {"ok": 0, "fallback": 0, "error": 0}}
+
+
+async def test_usage_daily_lists_the_days_with_calls(world: World) -> None:
     response = await world.client.get("/v1/usage/daily?days=30", headers=world.a())
+    assert response.status_code == 200
+    body = response.json()
+    today = datetime.now(UTC).date().isoformat()
+    assert body["days"] == [{"date": today, **TODAY_A}]
+    assert body["totals"] == TODAY_A
+
+
+async def test_usage_daily_fill_zero_counts_every_day_of_the_window(world: World) -> None:
+    response = await world.client.get("/v1/usage/daily?days=30&fill=zero", headers=world.a())
     assert response.status_code == 200
     body = response.json()
     assert len(body["days"]) == 30
     today = datetime.now(UTC).date().isoformat()
-    assert body["days"][-1] == {"date": today, "calls": 6, "cost_usd": "0.0024",
-                                "by_status": {"ok": 3, "fallback": 1, "error": 3}}
+    assert body["days"][-1] == {"date": today, **TODAY_A}
     assert all(d["calls"] == 0 and d["cost_usd"] == "0" for d in body["days"][:-1])
-    assert body["totals"] == {"calls": 6, "cost_usd": "0.0024",
-                              "by_status": {"ok": 3, "fallback": 1, "error": 3}}
+    assert body["totals"] == TODAY_A
 
 
-async def test_an_empty_tenant_gets_zeros(world: World) -> None:
+async def test_an_empty_tenant_gets_no_days_and_zero_totals(world: World) -> None:
     headers = {"x-api-key": world.key_empty, **CONSISTENT}
-    usage = await world.client.get("/v1/usage/daily?days=7", headers=headers)
-    assert usage.status_code == 200
-    assert [d["calls"] for d in usage.json()["days"]] == [0] * 7
-    assert usage.json()["totals"] == {"calls": 0, "cost_usd": "0",
-                                      "by_status": {"ok": 0, "fallback": 0, "error": 0}}
+    for path in ("/v1/usage/daily", "/v1/usage/daily?days=7"):
+        usage = await world.client.get(path, headers=headers)
+        assert usage.status_code == 200
+        assert usage.json() == {"days": [], "totals": ZERO_TOTALS}
+    filled = await world.client.get("/v1/usage/daily?days=7&fill=zero", headers=headers)
+    assert filled.status_code == 200
+    assert [d["calls"] for d in filled.json()["days"]] == [0] * 7
+    assert filled.json()["totals"] == ZERO_TOTALS
+
+
+@pytest.mark.parametrize("fill", ["", "zeros", "none", "1"])
+async def test_an_unknown_fill_is_a_clear_400(world: World, fill: str) -> None:
+    response = await world.client.get(f"/v1/usage/daily?fill={fill}", headers=world.a())
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["message"].startswith("fill must be 'zero'")
+
+
+async def test_an_empty_tenant_gets_a_zero_rollup(world: World) -> None:
+    headers = {"x-api-key": world.key_empty, **CONSISTENT}
     rollup = await world.client.get("/v1/caps/rollup", headers=headers)
     assert rollup.status_code == 200
     body = rollup.json()

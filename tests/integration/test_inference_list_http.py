@@ -148,7 +148,7 @@ async def test_bad_queries_are_a_clear_400(world: World, query: str, param: str)
 
 async def test_usage_split_by_agent_and_by_outcome(world: World) -> None:
     run = world.run
-    by_agent = (await world.get("/v1/usage/daily?days=2&by=agent")).json()
+    by_agent = (await world.get("/v1/usage/daily?days=2&by=agent&fill=zero")).json()
     today = by_agent["days"][-1]
     assert today["by_agent"] == {
         str(run.agent_a): {"calls": 1, "cost_usd": "0.0001",
@@ -157,7 +157,7 @@ async def test_usage_split_by_agent_and_by_outcome(world: World) -> None:
                          "by_status": {"ok": 2, "fallback": 1, "error": 3}},
     }
     assert by_agent["days"][0]["by_agent"] == {}
-    by_outcome = (await world.get("/v1/usage/daily?days=2&by=outcome")).json()
+    by_outcome = (await world.get("/v1/usage/daily?days=2&by=outcome&fill=zero")).json()
     outcome = by_outcome["days"][-1]["by_outcome"]
     assert outcome == {
         "cancelled": {"calls": 1, "cost_usd": "0.0003"},

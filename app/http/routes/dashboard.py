@@ -46,14 +46,27 @@ def parse_days(text: str) -> int:
     return int(text)
 
 
+def parse_fill(text: str | None) -> bool:
+    """`fill=zero` lists every day of the window; absent, only the days that had calls."""
+    if text is None:
+        return False
+    if text.strip().lower() != "zero":
+        raise InvalidRequestError(
+            f"fill must be 'zero' (every day of the window, zeros included) or absent (only "
+            f"the days with calls), not {text!r}", param="fill")
+    return True
+
+
 @get("/v1/usage/daily", dependencies=CALLER)
 async def usage_daily(request: Request[Any, Any, Any], caller: NamedDependency[Principal],
                       days: FromQuery[str] = "30", agent: FromQuery[str | None] = None,
-                      by: FromQuery[str | None] = None,
+                      by: FromQuery[str | None] = None, fill: FromQuery[str | None] = None,
                       consistent: FromQuery[bool] = False) -> dict[str, Any]:
     """`agent` (id or name) keeps one agent's calls; `by=agent` adds each day's `by_agent`
-    split, `by=outcome` its `by_outcome` split (calls and spend per exact status)."""
+    split, `by=outcome` its `by_outcome` split (calls and spend per exact status);
+    `fill=zero` lists every day of the window, not only the days with calls."""
     window = parse_days(days)
+    fill_zero = parse_fill(fill)
     if by is not None and by not in dashboard.SPLITS:
         raise InvalidRequestError(
             f"by must be one of {', '.join(dashboard.SPLITS)}, not {by!r}", param="by")
@@ -63,7 +76,8 @@ async def usage_daily(request: Request[Any, Any, Any], caller: NamedDependency[P
     await ensure_consistent(request, read_side, projections, consistent)
     today = datetime.now(UTC).date()
     return await read_side.read(
-        lambda s: dashboard.usage_daily(s, str(caller.tenant_id), window, today, agent_id, by))
+        lambda s: dashboard.usage_daily(s, str(caller.tenant_id), window, today, agent_id, by,
+                                        fill_zero))
 
 
 async def owned_agent_id(read_side: ReadSide, caller: Principal, ref: str) -> str:

@@ -15,7 +15,7 @@ export async function render(view, { me }) {
   const admin = me.scope === "admin";
   const own = admin ? null : me.agent.id;
   const [usage, rollup, agents, metrics] = await Promise.all([
-    get(`/v1/usage/daily${query({ days: 30, by: "agent", agent: own })}`),
+    get(`/v1/usage/daily${query({ days: 30, by: "agent", agent: own, fill: "zero" })}`),
     admin ? get("/v1/caps/rollup") : Promise.resolve(null),
     admin ? get("/v1/admin/agents") : Promise.resolve(null),
     admin ? Promise.resolve(null) : get(`/v1/agents/${own}/metrics`),
@@ -32,7 +32,8 @@ export async function render(view, { me }) {
     if (state.split === "outcome" && !state.outcome) {
       chartSlot.replaceChildren(el("div", { class: "loading" }, "Loading…"));
       try {
-        state.outcome = await get(`/v1/usage/daily${query({ days: 30, by: "outcome", agent: own })}`);
+        state.outcome = await get(
+          `/v1/usage/daily${query({ days: 30, by: "outcome", agent: own, fill: "zero" })}`);
       } catch (e) { chartSlot.replaceChildren(errorBox(e, draw)); return; }
     }
     chartSlot.replaceChildren(chart(state, usage, names));

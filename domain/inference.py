@@ -110,6 +110,11 @@ class Inference(Aggregate):
         # {"max_tokens", "output_tokens" (what was counted), "cut" (whether the gateway stopped
         # the stream there)}. Absent from events recorded before it existed (None).
         overrun: dict[str, Any] | None = None
+        # The catalog slug whose output the call delivered (the chosen model, or the fallback
+        # that answered instead); None when no upstream served it. Added later: a Completed
+        # stored before it has no such key and reads as None (it is not upcast, so old leaf
+        # hashes stay as they were).
+        served_model: str | None = None
 
     class Debited(Event):
         cost_usd: str
@@ -151,6 +156,7 @@ class Inference(Aggregate):
         self.attempts = 0
         self.streamed = False
         self.status: Status | None = None
+        self.served_model: str | None = None
         self.cost_usd: Decimal | None = None
 
     @property
@@ -201,12 +207,15 @@ class Inference(Aggregate):
         latency_ms: int | None,
         response_digest: str | None,
         overrun: dict[str, Any] | None = None,
+        served_model: str | None = None,
     ) -> None:
         """Closes the inference. `usage` None means the upstream never reported usage, which is
-        recorded as unknown rather than as zero."""
+        recorded as unknown rather than as zero. `served_model` is the slug that delivered the
+        answer (None when no upstream did); it differs from the chosen model after a fallback."""
         self.check_open("complete")
         check_one_of("status", str(status), STATUSES)
-        self._completed(str(status), stop_reason, usage, latency_ms, response_digest, overrun)
+        self._completed(str(status), stop_reason, usage, latency_ms, response_digest, overrun,
+                        served_model)
 
     @event(Completed)
     def _completed(
@@ -217,10 +226,12 @@ class Inference(Aggregate):
         latency_ms: int | None,
         response_digest: str | None,
         overrun: dict[str, Any] | None = None,
+        served_model: str | None = None,
     ) -> None:
         self.status = Status(status)
         self.usage = usage
         self.latency_ms = latency_ms
+        self.served_model = served_model
 
     def debit(self, cost_usd: Decimal, price_version: str, reservation_id: str | None) -> None:
         if not self.is_completed:

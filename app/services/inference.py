@@ -416,7 +416,8 @@ class InferenceService:
                                finished=status.is_ok, measured_output=measured_output)
         with call.audit():
             call.inference.complete(status, stop_reason, usage_record(known),
-                                    call.elapsed_ms(), digest, overrun)
+                                    call.elapsed_ms(), digest, overrun,
+                                    served_model=None if model is None else model.slug)
             if cost is not None:
                 call.inference.debit(cost, version, call.reservation.reservation_id
                                      if call.reservation else None)

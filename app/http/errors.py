@@ -245,6 +245,10 @@ def _respond(request: Request[Any, Any, Any], status: int, message: str,
     request_id = request.scope.get("state", {}).get("request_id")
     body = error_body(protocol_of(request), status, message, request_id, param, code)
     out_headers = dict(headers or {})
+    if code is not None:
+        # Anthropic's error body has no place for a code; the header gives it to callers of
+        # both surfaces (OpenAI's body carries it too, as `error.code`).
+        out_headers.setdefault("x-ainfera-error-code", code)
     if status in (400, 401, 403, 404, 409, 413, 422):
         # The SDKs would retry 409; a refused request is the same on every retry.
         out_headers.setdefault("x-should-retry", "false")

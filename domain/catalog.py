@@ -21,6 +21,11 @@ from types import MappingProxyType
 from typing import Any, Final
 
 PROVIDER_KINDS: Final = frozenset({"anthropic", "openai", "gemini"})
+# The upstream protocol each provider kind is spoken to in. A model may take tools on one
+# protocol and not on another (an OpenAI model whose tools work only on the Responses API is
+# reached here through Chat Completions): `tools_unsupported_on` names the ones it does not.
+PROTOCOLS: Final = {"anthropic": "messages", "openai": "chat.completions",
+                    "gemini": "generate_content"}
 # The names a model's output limit goes by upstream: OpenAI's reasoning models refuse the
 # legacy `max_tokens`; most OpenAI-compatible servers know only it.
 MAX_TOKENS_FIELDS: Final = ("max_tokens", "max_completion_tokens")
@@ -34,6 +39,7 @@ _KEYS: Final = {
     "model": frozenset(
         {"slug", "provider", "upstream_model", "quality", "supports_tools", "aa_index_source"}
         | {"supports_structured_output", "supports_thinking", "max_tokens_field"}
+        | {"tools_unsupported_on"}
         | {"max_output_tokens", "context_window", "price_version"}
         | {f"{price}_usd_per_mtok" for price in _PRICES}
     ),
@@ -80,7 +86,8 @@ class Model:
     The `supports_*` flags say what a request may need of it (a JSON-schema answer, thinking):
     the router never chooses a model lacking what a call needs, and a call pinned to one is
     refused. `max_tokens_field` is the name an OpenAI-compatible backend takes the output
-    limit under."""
+    limit under. `tools_unsupported_on` lists the protocols (PROTOCOLS) over which a model
+    with `supports_tools` takes no tools all the same."""
 
     slug: str
     provider: str
@@ -98,11 +105,21 @@ class Model:
     supports_structured_output: bool = False
     supports_thinking: bool = False
     max_tokens_field: str = "max_tokens"
+    tools_unsupported_on: tuple[str, ...] = ()
 
-    def supports(self, capability: str) -> bool:
+    def supports(self, capability: str, protocol: str | None = None) -> bool:
         """Whether the model has a capability named as `domain.protocols.fates` names them
-        (`tools`, `structured_output`, `thinking`)."""
+        (`tools`, `structured_output`, `thinking`), over `protocol` when one is given (the
+        one its provider speaks: `Catalog.protocol_of`)."""
+        if capability == "tools" and protocol in self.tools_unsupported_on:
+            return False
         return bool(getattr(self, f"supports_{capability}"))
+
+    def why_not(self, capability: str, protocol: str | None = None) -> str:
+        """The catalog entry that says the model lacks `capability` (for error messages)."""
+        if capability == "tools" and self.supports_tools and protocol in self.tools_unsupported_on:
+            return f"tools_unsupported_on includes {protocol!r}"
+        return f"supports_{capability} = false"
 
     def as_dict(self) -> dict[str, Any]:
         # Keys added after the catalog format was fixed enter it only when set, so a catalog
@@ -118,6 +135,7 @@ _LATER_DEFAULTS: Final = {
     "supports_structured_output": False,
     "supports_thinking": False,
     "max_tokens_field": "max_tokens",
+    "tools_unsupported_on": (),
 }
 
 
@@ -157,6 +175,10 @@ class Catalog:
 
     def provider_of(self, model: Model) -> Provider:
         return self._by_name[model.provider]
+
+    def protocol_of(self, model: Model) -> str:
+        """The upstream protocol the model is reached through (its provider kind's)."""
+        return PROTOCOLS[self._by_name[model.provider].kind]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -216,6 +238,9 @@ def catalog_from_dict(data: Mapping[str, Any], source: str = "<config>") -> Cata
         if model.max_tokens_field != "max_tokens" and kind != "openai":
             raise table.fail("max_tokens_field", f"applies to openai providers only, and "
                              f"{model.provider!r} is {kind}")
+        if model.tools_unsupported_on and not model.supports_tools:
+            raise table.fail("tools_unsupported_on", "is for a model with supports_tools = "
+                             "true; one without takes tools on no protocol already")
         models[model.slug] = model
     return Catalog(tuple(providers.values()), tuple(models.values()), router)
 
@@ -270,6 +295,7 @@ def _read_model(table: _Table, router: RouterConfig) -> Model:
         supports_structured_output=table.flag("supports_structured_output"),
         supports_thinking=table.flag("supports_thinking"),
         max_tokens_field=table.choice("max_tokens_field", MAX_TOKENS_FIELDS),
+        tools_unsupported_on=table.names("tools_unsupported_on", tuple(PROTOCOLS.values())),
     )
 
 
@@ -312,6 +338,20 @@ class _Table:
         if value not in allowed:
             raise self.fail(key, f"must be one of {', '.join(allowed)}, not {value!r}")
         return value
+
+    def names(self, key: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+        """An array of distinct names from `allowed` (default empty), in canonical (sorted)
+        order, so the same set hashes alike however it was written."""
+        value = self.data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, f"must be an array of names ({', '.join(allowed)})")
+        unknown = [v for v in value if v not in allowed]
+        if unknown:
+            raise self.fail(key, f"has {unknown[0]!r}; each entry must be one of "
+                            f"{', '.join(allowed)}")
+        if len(set(value)) != len(value):
+            raise self.fail(key, "must not repeat a name")
+        return tuple(sorted(value))
 
     def optional_text(self, key: str) -> str | None:
         return self.text(key) if key in self.data else None

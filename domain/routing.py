@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from domain.catalog import Catalog, Model, canonical_json, decimal_str
+from domain.catalog import PROTOCOLS, Catalog, Model, canonical_json, decimal_str
 from domain.pricing import estimated_cost
 
 ROUTER: Final = "ainfera-inference"
@@ -136,6 +136,10 @@ class RoutingDecision:
     ruleset_hash: str
     rejection: str | None = None
     requested_preference: str = BALANCED
+    # What the request needs that no model of the catalog supports (over its protocol): a
+    # routed call that needs it cannot be served whatever the floor. Not recorded: it follows
+    # from the catalog and the request.
+    unsupported: tuple[str, ...] = ()
 
     @property
     def chosen(self) -> Model | None:
@@ -184,13 +188,32 @@ def route(request: RouteRequest, catalog: Catalog, preference_live: bool) -> Rou
         ruleset_hash=ruleset,
         rejection=None if fallback else rejection_of(c for c, _ in judged),
         requested_preference=asked,
+        unsupported=() if fallback else unsupported_by_all(request, catalog),
     )
 
 
-def unmet_needs(model: Model, request: RouteRequest) -> tuple[str, ...]:
-    """The capabilities the request needs that the model lacks, tools first."""
-    needs = (["tools"] if request.needs_tools else []) + sorted(request.needs - {"tools"})
-    return tuple(need for need in needs if not model.supports(need))
+def needs_of(request: RouteRequest) -> list[str]:
+    """The capabilities the request needs, tools first."""
+    return (["tools"] if request.needs_tools else []) + sorted(request.needs - {"tools"})
+
+
+def unmet_needs(model: Model, request: RouteRequest,
+                protocol: str | None = None) -> tuple[str, ...]:
+    """The capabilities the request needs that the model lacks over `protocol` (the one its
+    provider speaks), tools first."""
+    return tuple(need for need in needs_of(request) if not model.supports(need, protocol))
+
+
+def unsupported_by_all(request: RouteRequest, catalog: Catalog) -> tuple[str, ...]:
+    """The capabilities the request needs that no model of the catalog has over its protocol."""
+    return tuple(need for need in needs_of(request)
+                 if not any(m.supports(need, catalog.protocol_of(m)) for m in catalog.models))
+
+
+def unsupported_code(capability: str) -> str:
+    """The error code of a call needing `capability` of a backend that lacks it, pinned or
+    routed alike: `tools_not_supported_by_backend`, `structured_output_not_...`."""
+    return f"{capability}_not_supported_by_backend"
 
 
 def judge(model: Model, request: RouteRequest, floor: Decimal, kind: str = "") -> Candidate:
@@ -199,7 +222,7 @@ def judge(model: Model, request: RouteRequest, floor: Decimal, kind: str = "") -
     needed_context = request.estimated_input_tokens + request.max_output_tokens
     output_limit = model.max_output_tokens
     reason = None
-    unmet = unmet_needs(model, request)
+    unmet = unmet_needs(model, request, PROTOCOLS.get(kind))
     if unmet:
         reason = f"{unmet[0]}_unsupported"
     elif request.untranslatable.get(kind):

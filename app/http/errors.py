@@ -184,6 +184,9 @@ def from_inference_error(exc: InferenceError) -> GatewayError:
 def _refusal(exc: InferenceRefused) -> GatewayError:
     if exc.reason == "rejected_floor":
         return UnprocessableError(exc.message, param="routing_hint", code="rejected_floor")
+    if exc.reason.endswith("_not_supported_by_backend"):
+        # The same 422 and code as a pinned model lacking the capability (CannotServe).
+        return UnprocessableError(exc.message, param="model", code=exc.reason)
     if exc.reason == "budget_exceeded":
         return RateLimitError(exc.message, code="budget_exceeded",
                               headers={"x-should-retry": "false"})

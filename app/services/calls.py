@@ -156,7 +156,8 @@ class InvalidRequest(InferenceError):
 class CannotServe(InferenceError):
     """A pinned model cannot serve the request, as the request and the catalog alone show, so
     nothing was recorded. `reason`: `not_translatable` (its protocol would have to refuse a
-    field, `param`) or `capability_unsupported` (it lacks what the answer needs)."""
+    field, `param`) or `<capability>_not_supported_by_backend` (it lacks what the answer
+    needs: `tools_not_supported_by_backend`, ...; `domain.routing.unsupported_code`)."""
 
     def __init__(self, reason: str, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -167,9 +168,10 @@ class CannotServe(InferenceError):
 class InferenceRefused(InferenceError):
     """Routed, then refused before anything went upstream, and recorded as such.
 
-    `reason`: `rejected_floor` (no model clears the quality floor), `budget_exceeded` (the
-    agent's daily cap), `budget_unavailable` (the counters are down and the gateway fails
-    closed)."""
+    `reason`: `rejected_floor` (no model clears the quality floor),
+    `<capability>_not_supported_by_backend` (no model has what the call needs; recorded as
+    rejected_floor too), `budget_exceeded` (the agent's daily cap), `budget_unavailable` (the
+    counters are down and the gateway fails closed)."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)

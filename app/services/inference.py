@@ -67,6 +67,7 @@ from domain.routing import (
     decision_to_routed_fields,
     route,
     unmet_needs,
+    unsupported_code,
 )
 
 log = logging.getLogger("ainfera.inference")
@@ -176,22 +177,36 @@ class InferenceService:
                 f"model {model.slug!r} is served by {backend_name(kind)}, which cannot take "
                 "this request: " + "; ".join(str(r) for r in refused),
                 param=refused[0].field)
-        unmet = unmet_needs(model, route_request)
+        protocol = self._catalog.protocol_of(model)
+        unmet = unmet_needs(model, route_request, protocol)
         if unmet:
-            lacking = ", ".join(need.replace("_", " ") for need in unmet)
+            lacking = _spoken(unmet)
             raise CannotServe(
-                "capability_unsupported",
+                unsupported_code(unmet[0]),
                 f"model {model.slug!r} does not support {lacking}, which this request needs "
-                f"(catalog: supports_{unmet[0]} = false); pin a model that does, or use "
-                f"{self._catalog.router.canonical!r} to let the router choose one",
+                f"(catalog: {model.why_not(unmet[0], protocol)}); use "
+                f"{self._catalog.router.canonical!r}, which only picks models that support "
+                f"{lacking}, or {self._capable(unmet)}",
                 param="model")
+
+    def _capable(self, needs: tuple[str, ...]) -> str:
+        """The hint's second half: the served slugs (GET /v1/models) that have `needs`."""
+        slugs = [m.slug for m in self._catalog.models if m.provider in self._providers
+                 and all(m.supports(n, self._catalog.protocol_of(m)) for n in needs)]
+        if not slugs:
+            return f"note that no model this gateway serves supports {_spoken(needs)}"
+        return "pin one that does: " + ", ".join(slugs)
 
     @staticmethod
     def _rejection(request: InferenceRequest, decision: RoutingDecision) -> str:
         """Why no model may serve a routed call, naming any field a protocol would refuse."""
         reason = f"no model clears the quality floor {decision.policy.min_quality}: " \
                  f"{decision.rejection}"
-        if {c.rejection_reason for c in decision.candidates} != {"below_floor"}:
+        if decision.unsupported:
+            reason = (f"no model in the catalog supports {_spoken(decision.unsupported)} "
+                      f"(over the protocol its provider speaks), which this request needs: "
+                      f"{decision.rejection}")
+        elif {c.rejection_reason for c in decision.candidates} != {"below_floor"}:
             reason = str(decision.rejection)  # capabilities, not the floor, ruled them out
         refused = [f"{backend_name(kind)} cannot take " + "; ".join(str(r) for r in found)
                    for kind, found in sorted(request.refusals.items()) if found]
@@ -211,8 +226,12 @@ class InferenceService:
             )
         call = InFlight(request, caller, request_id, decision, inference, started, est_input)
         if decision.rejected_floor:
+            # Recorded as rejected_floor (no model may serve it) either way; when a capability
+            # no model has is why, the caller gets the same code a pinned call would.
+            reason = (unsupported_code(decision.unsupported[0]) if decision.unsupported
+                      else "rejected_floor")
             await self._refuse(call, Status.REJECTED_FLOOR, InferenceRefused(
-                "rejected_floor", self._rejection(request, decision)))
+                reason, self._rejection(request, decision)))
         await self._reserve(call)
         # Live before it can be on the ledger, so repair never sees it open and unclaimed. If
         # the write fails it is dropped again: should the commit have landed all the same (the
@@ -446,3 +465,7 @@ class InferenceService:
                 f"refused to record that: it already holds {found}; this answer's completion "
                 "and cost are not on the ledger", call.recorded(), pending=False,
                 found=found) from None
+
+
+def _spoken(capabilities: tuple[str, ...]) -> str:
+    return ", ".join(c.replace("_", " ") for c in capabilities)

@@ -397,7 +397,7 @@ def test_a_pinned_model_without_a_capability_is_422_and_routing_avoids_it(
     with pytest.raises(openai.UnprocessableEntityError) as caught:
         gpt(gateway).chat.completions.parse(model="fake-plain", messages=ASK,
                                             response_format=Weather)
-    assert caught.value.code == "capability_unsupported"
+    assert caught.value.code == "structured_output_not_supported_by_backend"
     assert "structured output" in caught.value.message
     assert caught.value.response.headers["x-should-retry"] == "false"
     assert len(gateway.fake.requests) == before

@@ -379,3 +379,41 @@ def test_the_built_in_catalog_marks_the_reasoning_models() -> None:
     assert fields["claude-sonnet-4-5"] == fields["gemini-2.5-pro"] == "max_tokens"
     assert all(m.supports_structured_output and m.supports_thinking
                for m in default_catalog().models)
+
+
+def test_a_model_may_take_no_tools_over_some_protocols() -> None:
+    data = contract()
+    data["models"][0]["tools_unsupported_on"] = ["messages"]
+    catalog = catalog_from_dict(data)
+    model = catalog.models[0]
+    assert model.tools_unsupported_on == ("messages",)
+    assert catalog.protocol_of(model) == "messages"
+    assert not model.supports("tools", "messages")
+    assert model.supports("tools", "chat.completions")
+    assert model.why_not("tools", "messages") == "tools_unsupported_on includes 'messages'"
+    # It is part of the ruleset (it changes what may serve a call), in one spelling.
+    canonical = json.loads(catalog.canonical_json())["models"][0]
+    assert canonical["tools_unsupported_on"] == ["messages"]
+    listed = contract()
+    listed["models"][0]["tools_unsupported_on"] = ["messages", "chat.completions"]
+    reordered = contract()
+    reordered["models"][0]["tools_unsupported_on"] = ["chat.completions", "messages"]
+    assert catalog_from_dict(listed).canonical_json() == \
+        catalog_from_dict(reordered).canonical_json()
+    assert "tools_unsupported_on" not in json.loads(
+        catalog_from_dict(contract()).canonical_json())["models"][0]
+
+
+@pytest.mark.parametrize(("value", "supports_tools", "problem"), [
+    (["responses"], True, "has 'responses'; each entry must be one of messages, "
+                          "chat.completions, generate_content"),
+    ("messages", True, "must be an array of names"),
+    (["messages", "messages"], True, "must not repeat a name"),
+    (["messages"], False, "is for a model with supports_tools = true"),
+])  # fmt: skip
+def test_a_bad_tools_unsupported_on_is_refused_naming_it(
+        value: object, supports_tools: bool, problem: str) -> None:
+    data = contract()
+    data["models"][0] |= {"tools_unsupported_on": value, "supports_tools": supports_tools}
+    with pytest.raises(CatalogError, match=r"`tools_unsupported_on` " + re.escape(problem)):
+        catalog_from_dict(data)

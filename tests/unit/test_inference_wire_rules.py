@@ -71,7 +71,7 @@ async def test_a_pinned_model_without_a_capability_records_nothing(
         "name": "w", "schema": {"type": "object"}}})
     with pytest.raises(CannotServe) as raised:
         await service(runtime, upstreams).run(request, who, "r", encoder_for)
-    assert raised.value.reason == "capability_unsupported"
+    assert raised.value.reason == "structured_output_not_supported_by_backend"
     assert "supports_structured_output" in raised.value.message
     assert runtime.store.max_notification_id() == before
 
@@ -82,7 +82,9 @@ async def test_a_routed_call_no_model_can_carry_is_recorded_as_rejected(
     request = chat("ainfera-inference", reasoning_effort="low")
     with pytest.raises(InferenceRefused) as raised:
         await service(runtime, upstreams).run(request, who, "r", encoder_for)
-    assert raised.value.reason == "rejected_floor"
+    # No model has thinking: the caller gets the code a pinned call would; the ledger says
+    # rejected_floor (no model could serve it).
+    assert raised.value.reason == "thinking_not_supported_by_backend"
     assert "thinking_unsupported" in raised.value.message
     assert raised.value.recorded is not None
     assert completed(runtime, raised.value.recorded.public_id).status == "rejected_floor"

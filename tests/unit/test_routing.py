@@ -24,6 +24,7 @@ from domain.routing import (
     UnknownModel,
     decision_to_routed_fields,
     route,
+    unsupported_code,
 )
 
 CANDIDATE_KEYS = {"model", "provider", "quality", "est_cost_usd", "eligible", "cleared_floor"}
@@ -454,3 +455,30 @@ def test_when_no_model_has_what_the_call_needs_the_decision_says_so() -> None:
     assert decision.rejected_floor
     assert decision.rejection == ("no model can serve this request: not_translatable, "
                                   "thinking_unsupported")
+
+
+def test_a_model_without_tools_over_its_providers_protocol_is_not_a_tool_candidate() -> None:
+    models = [
+        # p2 is an openai provider: its models are reached over chat.completions.
+        model("resp", "p2", "0.90", "0.10 0.40", tools_unsupported_on=["chat.completions"]),
+        model("other", "p1", "0.60", "1.00 4.00", tools_unsupported_on=["chat.completions"]),
+    ]
+    decision = route(RouteRequest("ainfera-inference", True, 100, 100),
+                     catalog(models=models), preference_live=False)
+    assert reasons(decision) == {"resp": "tools_unsupported", "other": None}
+    assert decision.chosen_model == "other"  # p1 speaks messages, where its tools work
+    assert decision.unsupported == ()
+
+
+def test_a_need_no_model_has_is_named_and_has_one_code() -> None:
+    models = [model("a", "p2", "0.90", "0.10 0.40", supports_tools=False),
+              model("b", "p2", "0.60", "1.00 4.00", tools_unsupported_on=["chat.completions"])]
+    decision = route(RouteRequest("ainfera-inference", True, 100, 100,
+                                  needs=frozenset({"thinking"})),
+                     catalog(models=models), preference_live=False)
+    assert decision.rejected_floor
+    assert decision.unsupported == ("tools", "thinking")
+    assert unsupported_code("tools") == "tools_not_supported_by_backend"
+    # A floor rejection is not a missing capability.
+    assert ask(min_quality="0.95").unsupported == ()
+    assert ask(min_quality="0.95", tools=True).unsupported == ()

@@ -26,6 +26,11 @@ COUNT_STATUS_SINCE = (
     "WHERE tenant_id = %s AND outcome_status = %s AND completed_at > %s AND completed_at <= %s"
 )
 IDS = "SELECT inference_id FROM routing_outcomes"
+LATENCIES_SINCE = (
+    "SELECT observed_latency_ms FROM routing_outcomes WHERE tenant_id = %s "
+    "AND completed_at > %s AND completed_at <= %s AND observed_latency_ms IS NOT NULL "
+    "ORDER BY observed_latency_ms"
+)
 
 
 def fold(batch: Sequence[Sequenced]) -> KeyedRows:
@@ -70,6 +75,12 @@ def count_status_since(session: Session, tenant_id: str, status: str, since: str
     """Routed calls of a tenant completed with `status` in (since, until]."""
     rows = session.execute(COUNT_STATUS_SINCE, (tenant_id, status, since, until))
     return int(rows[0][0])
+
+
+def latencies_since(session: Session, tenant_id: str, since: str, until: str) -> list[int]:
+    """Observed latencies (ms, ascending) of a tenant's routed calls completed in
+    (since, until]: a passthrough has no row here, so it never counts."""
+    return [int(row[0]) for row in session.execute(LATENCIES_SINCE, (tenant_id, since, until))]
 
 
 def all_ids(session: Session) -> set[str]:

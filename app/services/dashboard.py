@@ -10,10 +10,12 @@ Definitions (also in docs/projections.md):
 - usage days are UTC dates of Routed; `by_status.fallback` is a subset of `ok`; only days with
   calls are listed (an empty tenant gets `days: []`) unless zero-filling is asked for.
 - the 24-hour window holds calls whose Completed falls in (now - 24 h, now].
-- caps rollup: `calls`, `error_rate` and `latency_p50_ms` are over the 24-hour window;
-  `budget.set` is the sum of the daily caps of the agents that have one, and
-  `budget.used_usd` what those agents spent today (UTC); `breaches.quality` counts routed calls
-  completed in the window as `rejected_floor` (no model met the quality floor);
+- caps rollup: `calls`, `error_rate` and `latency_p50_ms` are over the 24-hour window, the
+  first two over every call, `latency_p50_ms` over routed calls only (routing_outcomes;
+  null when there were none: a tenant of passthroughs has no routing latency); `budget.set`
+  is the sum of the daily caps of the agents that have one, and `budget.used_usd` what those
+  agents spent today (UTC); `breaches.quality` counts routed calls completed in the window
+  as `rejected_floor` (no model met the quality floor);
   `breaches.reliability` counts agents whose window error rate exceeds 5%.
 """
 
@@ -26,10 +28,10 @@ from decimal import Decimal
 from typing import Any
 
 from domain.money import from_nanos, usd_str
-from projections.agent_metrics import outcomes_by_day, window_rows, window_stats
+from projections.agent_metrics import outcomes_by_day, percentile, window_rows, window_stats
 from projections.agents import tenant_agents
 from projections.inference_list import IN_FLIGHT
-from projections.routing_outcomes import count_status_since
+from projections.routing_outcomes import count_status_since, latencies_since
 from projections.usage_daily import read_days
 from projections.view import Session, utc_text
 
@@ -125,7 +127,7 @@ def caps_rollup(session: Session, tenant_id: str, now: datetime) -> dict[str, An
         "policies_set": len(caps),
         "budget": {"set": usd_str(sum(caps.values(), Decimal(0)).normalize()),
                    "used_usd": usd_str(used)},
-        "latency_p50_ms": window.latency_p50_ms,
+        "latency_p50_ms": percentile(latencies_since(session, tenant_id, since, until), 50),
         "calls": window.calls,
         "error_rate": window.error_rate,
         "breaches": {

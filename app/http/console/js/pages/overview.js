@@ -47,7 +47,9 @@ export async function render(view, { me }) {
     stat("Spend, 30 days", money(totals.cost_usd, { id: "total-spend" })),
     stat("Calls, 30 days", el("span", { id: "total-calls" }, count(totals.calls)),
       `${count(totals.by_status.ok)} ok · ${count(totals.by_status.error)} errors`),
-    stat("p50 latency", el("span", { id: "p50" }, ms(window.p50)), "last 24 hours"),
+    // The rollup's median is of routed calls only (the API contract); an agent's is of all.
+    stat("p50 latency", el("span", { id: "p50" }, ms(window.p50)),
+      admin ? "routed calls, last 24 hours" : "last 24 hours"),
     stat("Error rate", el("span", { id: "error-rate" }, percent(window.error_rate)),
       `${count(window.calls)} calls in the last 24 hours`));
   const noCalls = totals.calls === 0;

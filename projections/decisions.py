@@ -7,6 +7,9 @@ canonical JSON text (sorted keys, no whitespace), so a rebuild writes the same b
 explicit `rejection_reason` wins over "ineligible", which wins over "below_floor".
 
 A passthrough (router "direct") has a decision too: no candidates, the pinned model chosen.
+Completed adds `served_model`, the model that delivered the answer: the chosen one, or the
+fallback that answered instead (NULL until the call completes, when no upstream served it, and
+for calls completed before Completed carried it).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from domain.catalog import canonical_json
-from projections.events import Routed, agent_of, inference_key
+from projections.events import Completed, Routed, agent_of, inference_key
 from projections.fold import KeyedRows, ReadModel, Sequenced
 from projections.view import Session, utc_text
 
@@ -24,11 +27,12 @@ TABLE = "decisions"
 COLUMNS = (
     "inference_id", "tenant_id", "agent_id", "api", "router", "requested_model", "alias_hit",
     "chosen_model", "policy", "ruleset_hash", "candidates", "dashboard_candidates", "created_at",
+    "served_model", "requested_preference",
 )
 READ = (
     "SELECT api, router, requested_model, alias_hit, chosen_model, policy, ruleset_hash, "
-    "candidates, dashboard_candidates, created_at FROM decisions "
-    "WHERE inference_id = %s AND tenant_id = %s"
+    "candidates, dashboard_candidates, created_at, served_model, requested_preference "
+    "FROM decisions WHERE inference_id = %s AND tenant_id = %s"
 )
 ROUTERS = "SELECT inference_id, router FROM decisions"
 
@@ -48,7 +52,10 @@ def fold(batch: Sequence[Sequenced]) -> KeyedRows:
                     chosen_model=chosen, policy=json_text(event.policy or {}),
                     ruleset_hash=event.ruleset_hash, candidates=json_text(candidates),
                     dashboard_candidates=json_text(dashboard_candidates(candidates, chosen)),
-                    created_at=utc_text(event.timestamp))
+                    created_at=utc_text(event.timestamp),
+                    requested_preference=event.requested_preference)
+            case Completed():
+                rows.set(inference_key(event), served_model=event.served_model)
             case _:
                 pass
     return rows
@@ -98,14 +105,19 @@ def read_decision(session: Session, tenant_id: str, inference_id: str) -> dict[s
     if not rows:
         return None
     (api, router, requested, alias_hit, chosen, policy, ruleset_hash, candidates, dashboard,
-     created_at) = rows[0]
+     created_at, served_model, requested_preference) = rows[0]
+    recorded_policy = json.loads(policy)
     return {
         "api": api,
         "router": router,
         "requested_model": requested,
         "alias_hit": alias_hit,
-        "chosen": chosen,
-        "policy": json.loads(policy),
+        "chosen": chosen,  # the router's choice (the pinned model for a passthrough)
+        "served_model": served_model,  # who answered: `chosen`, or a fallback after it failed
+        "policy": recorded_policy,
+        "requested_preference": requested_preference,
+        # The preference gate as this call saw it (also in `policy`, said here plainly).
+        "preference_live": recorded_policy.get("preference_live"),
         "ruleset_hash": ruleset_hash,
         "candidates": json.loads(candidates),
         "dashboard_candidates": json.loads(dashboard),

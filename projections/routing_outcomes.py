@@ -1,7 +1,8 @@
 """routing_outcomes: one row per routed inference (router "ainfera-inference"), keyed by
-inference id. Routed creates the row; Completed fills in the outcome and latency; Debited the
-cost (whole nano-dollars, rounded up: domain.money). A passthrough (router "direct") never gets
-a row: no routing decision was made for it.
+inference id. Routed creates the row; Completed fills in the outcome, latency and the model
+that served the call (`served_model`, which differs from `chosen_model` after a fallback);
+Debited the cost (whole nano-dollars, rounded up: domain.money). A passthrough (router
+"direct") never gets a row: no routing decision was made for it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ TABLE = "routing_outcomes"
 COLUMNS = (
     "inference_id", "tenant_id", "agent_id", "api", "requested_model", "alias_hit",
     "chosen_model", "min_quality", "routing_preference", "ruleset_hash", "outcome_status",
-    "observed_latency_ms", "cost_nano_usd", "created_at", "completed_at",
+    "observed_latency_ms", "cost_nano_usd", "created_at", "completed_at", "served_model",
+    "requested_preference",
 )
 COUNT_STATUS_SINCE = (
     "SELECT COUNT(*) FROM routing_outcomes "
@@ -47,6 +49,7 @@ def fold(batch: Sequence[Sequenced]) -> KeyedRows:
                     chosen_model=event.chosen_model,
                     min_quality=text_or_none(policy.get("min_quality")),
                     routing_preference=text_or_none(policy.get("routing_preference")),
+                    requested_preference=event.requested_preference,
                     ruleset_hash=event.ruleset_hash, created_at=utc_text(event.timestamp))
             case Routed():
                 rows.skip(inference_key(event))  # a passthrough: no row, now or later
@@ -54,7 +57,8 @@ def fold(batch: Sequence[Sequenced]) -> KeyedRows:
                 # An UPDATE of no row for a passthrough routed earlier: that is the rule.
                 rows.set(inference_key(event), outcome_status=event.status,
                          observed_latency_ms=event.latency_ms,
-                         completed_at=utc_text(event.timestamp))
+                         completed_at=utc_text(event.timestamp),
+                         served_model=event.served_model)
             case Debited():
                 rows.set(inference_key(event), cost_nano_usd=to_nanos(event.cost_usd, "up"))
             case _:

@@ -75,7 +75,11 @@ async def decision_policy(gw: InProcessGateway, public_id: str) -> dict[str, Any
     response = await gw.client.get(f"/v1/inferences/{public_id}/decision",
                                    headers={"x-api-key": gw.key})
     assert response.status_code == 200, response.text
-    policy: dict[str, Any] = response.json()["policy"]
+    body = response.json()
+    policy: dict[str, Any] = body["policy"]
+    # Said plainly beside the policy too, with what the client asked for.
+    assert body["preference_live"] is policy["preference_live"]
+    assert body["requested_preference"] == "quality"
     return policy
 
 

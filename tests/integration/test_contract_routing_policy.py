@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 from adapters.store import EventStore
+from app.jobs.projector import catch_up_once
 from domain.context import audit_context
 from domain.inference import Inference
 from projections.ledger_event import event_object
+from projections.view import Session
 from tests.fakes.upstream import FakeUpstream, start_fake_upstream
 from tests.harness.contract import InProcessGateway, World, model_toml, prepare_world, serve_world
 
@@ -41,10 +43,17 @@ def world(database_url: str, admin_store: EventStore, fake: FakeUpstream,
 
 async def routed_with(gw: InProcessGateway, surface: str,
                       preference: str | None) -> dict[str, Any]:
+    """The call's Routed event; its decision (the read model) must say the same."""
     hint = {} if preference is None else {"routing_hint": {"routing_preference": preference}}
     response = await gw.call(surface, "ainfera-inference", **hint)
     assert response.status_code == 200, response.text
-    return await gw.routed(response)
+    routed = await gw.routed(response)
+    decision = await gw.read(
+        f"/v1/inferences/{response.headers['x-ainfera-inference-id']}/decision")
+    assert decision.status_code == 200, decision.text
+    assert {k: decision.json()[k] for k in ("policy", "ruleset_hash", "requested_preference")} \
+        == {k: routed[k] for k in ("policy", "ruleset_hash", "requested_preference")}
+    return routed
 
 
 @pytest.mark.parametrize("surface", SURFACES)
@@ -108,3 +117,15 @@ def test_a_routed_event_stored_before_requested_preference_still_loads(
     assert loaded.policy["routing_preference"] == "quality"
     (stored,) = admin_store.events_of(inference.id)
     assert "requested_preference" not in event_object(stored, 0)
+    # Projected, it is NULL: what migration 0008 gives rows projected before the field existed.
+    database = admin_store.database
+    catch_up_once(database, admin_store, ["decisions", "routing_outcomes"], batch_size=100)
+    conn = database.connect()
+    try:
+        session = Session(conn, database.kind)
+        for table in ("decisions", "routing_outcomes"):
+            rows = session.execute(f"SELECT requested_preference FROM {table} "
+                                   "WHERE inference_id = %s", (str(inference.id),))
+            assert [tuple(r) for r in rows] == [(None,)], table
+    finally:
+        conn.close()

@@ -1,6 +1,7 @@
 """Which model served a call (issue 12, point 6), through both surfaces on both stores: after a
 fallback the router's choice and the model that answered differ, and the ledger says both
-(Routed.chosen_model, Completed.served_model)."""
+(Routed.chosen_model, Completed.served_model), as do `routing_outcomes` (chosen_model,
+served_model) and the decision endpoint (chosen, served_model)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ from typing import Any
 
 import pytest
 
+from adapters.database import Database
 from adapters.store import EventStore
+from app.jobs.projector import catch_up_once
 from domain.context import audit_context
+from domain.ids import parse_inference_id
 from domain.inference import Inference
 from projections.ledger_event import event_object
+from projections.view import Session
 from tests.fakes.upstream import FakeUpstream, http_error, start_fake_upstream
 from tests.harness.contract import InProcessGateway, World, model_toml, prepare_world, serve_world
 
@@ -45,6 +50,31 @@ async def events_of(gw: InProcessGateway, response: Any) -> dict[str, dict[str, 
     return by_type(await gw.events(response.headers["x-ainfera-inference-id"]))
 
 
+async def decision_of(gw: InProcessGateway, response: Any) -> dict[str, Any]:
+    public_id = response.headers["x-ainfera-inference-id"]
+    decision = await gw.read(f"/v1/inferences/{public_id}/decision")
+    assert decision.status_code == 200, decision.text
+    body: dict[str, Any] = decision.json()
+    return body
+
+
+async def outcome_row(gw: InProcessGateway, world: World, response: Any) -> tuple[Any, ...]:
+    """(chosen_model, served_model) of the call's routing_outcomes row, read once the
+    projections hold every call (a consistent read waits for them)."""
+    assert (await gw.read("/v1/caps/rollup")).status_code == 200
+    inference_id = str(parse_inference_id(response.headers["x-ainfera-inference-id"]))
+    database = Database.from_url(world.database_url)
+    conn = database.connect()
+    try:
+        rows = Session(conn, database.kind).execute(
+            "SELECT chosen_model, served_model FROM routing_outcomes WHERE inference_id = %s",
+            (inference_id,))
+    finally:
+        conn.close()
+    assert len(rows) == 1
+    return tuple(rows[0])
+
+
 @pytest.mark.parametrize("surface", SURFACES)
 @pytest.mark.parametrize("stream", [False, True])
 async def test_a_fallback_records_the_chosen_and_the_served_model(
@@ -56,21 +86,34 @@ async def test_a_fallback_records_the_chosen_and_the_served_model(
         # The answer names the model that served it, streamed or not.
         assert '"model":"fake-gpt"' in response.text.replace(" ", "")
         events = await events_of(gw, response)
+        decision = await decision_of(gw, response)
+        row = await outcome_row(gw, world, response)
     assert events["Routed"]["chosen_model"] == "fake-cheap"
     assert events["Completed"]["status"] == "fallback_succeeded"
     assert events["Completed"]["served_model"] == "fake-gpt"
+    assert (decision["chosen"], decision["served_model"]) == ("fake-cheap", "fake-gpt")
+    assert row == ("fake-cheap", "fake-gpt")
 
 
 @pytest.mark.parametrize("surface", SURFACES)
 async def test_served_model_is_the_chosen_one_pinned_or_not_and_none_when_nothing_served(
         world: World, surface: str) -> None:
     async with serve_world(world) as gw:
-        routed = await events_of(gw, await gw.call(surface, "ainfera-inference"))
-        pinned = await events_of(gw, await gw.call(surface, "fake-claude"))
+        routed_call = await gw.call(surface, "ainfera-inference")
+        routed = await events_of(gw, routed_call)
+        pinned_call = await gw.call(surface, "fake-claude")
+        pinned = await events_of(gw, pinned_call)
         world.fake.script("up-fake-claude", http_error(503))
         failed = await gw.call(surface, "fake-claude")
         assert failed.status_code == 502
         failed_events = await events_of(gw, failed)
+        decisions = [await decision_of(gw, r) for r in (routed_call, pinned_call, failed)]
+        row = await outcome_row(gw, world, routed_call)
+    assert [(d["router"], d["chosen"], d["served_model"]) for d in decisions] == [
+        ("ainfera-inference", "fake-cheap", "fake-cheap"),
+        ("direct", "fake-claude", "fake-claude"),
+        ("direct", "fake-claude", None)]
+    assert row == ("fake-cheap", "fake-cheap")
     assert (routed["Routed"]["chosen_model"], routed["Completed"]["served_model"]) == (
         "fake-cheap", "fake-cheap")
     assert (pinned["Routed"]["chosen_model"], pinned["Completed"]["served_model"]) == (
@@ -96,3 +139,14 @@ def test_a_completed_event_stored_before_served_model_still_loads(
     assert (loaded.status, loaded.served_model) == ("succeeded", None)
     stored = admin_store.events_of(inference.id)[1]
     assert "served_model" not in event_object(stored, 1)
+    # Projected, it is NULL: what migration 0008 gives rows projected before the field existed.
+    database = admin_store.database
+    catch_up_once(database, admin_store, ["decisions"], batch_size=100)
+    conn = database.connect()
+    try:
+        rows = Session(conn, database.kind).execute(
+            "SELECT chosen_model, served_model FROM decisions WHERE inference_id = %s",
+            (str(inference.id),))
+    finally:
+        conn.close()
+    assert [tuple(r) for r in rows] == [("m", None)]

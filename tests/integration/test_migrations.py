@@ -1,5 +1,5 @@
-"""Migrations on both backends: in order, once each, safe twice and from two processes; and
-0006's conversion of read-model money to exact nano-dollars."""
+"""Migrations on both backends: in order, once each, safe twice and from two processes;
+0006's conversion of read-model money to exact nano-dollars; 0008's new columns."""
 
 from __future__ import annotations
 
@@ -112,3 +112,24 @@ def test_0006_refuses_money_that_is_not_a_decimal_and_changes_nothing(
         migrate(database)
     assert applied(database) == [1, 2, 3, 4, 5]
     assert _execute(database, "SELECT cost_usd FROM usage_daily") == [("five dollars",)]
+
+
+def test_0008_adds_served_model_and_requested_preference_null_to_existing_rows(
+        database_url: str) -> None:
+    """Rows projected before the events carried these fields get NULL, which is what a
+    replay of those events writes (tests/integration/test_contract_served_model.py), so
+    `ainfera verify` agrees with a migrated store."""
+    database = Database.from_url(database_url)
+    migrate(database, up_to=7)
+    _execute(database, "INSERT INTO routing_outcomes (inference_id, tenant_id, agent_id, api, "
+             "requested_model, chosen_model, ruleset_hash, created_at) VALUES "
+             "('old', 't', 'a', 'messages', 'ainfera-inference', 'm', 'h', 'x')")
+    _execute(database, "INSERT INTO decisions (inference_id, tenant_id, agent_id, api, router, "
+             "requested_model, chosen_model, policy, ruleset_hash, candidates, "
+             "dashboard_candidates, created_at) VALUES ('old', 't', 'a', 'messages', 'direct', "
+             "'m', 'm', '{}', 'h', '[]', '[]', 'x')")
+    assert migrate(database) == ["0008_served_model"]
+    for table in ("routing_outcomes", "decisions"):
+        assert _execute(database, f"SELECT inference_id, chosen_model, served_model, "
+                                  f"requested_preference FROM {table}") == [
+            ("old", "m", None, None)]

@@ -99,9 +99,11 @@ def test_a_mixed_run_projects_exactly_the_expected_rows(
     def outcome(name: str, api: str, requested: str, alias: str | None, chosen: str | None,
                 status: str, latency: int, cost: int | None, tenant: str = a,
                 agent: str = bot) -> tuple[Any, ...]:
+        # The mixed run records no served_model or requested_preference (the last two
+        # columns), as calls from before those fields existed did not: NULL.
         return (str(run.ids[name]), tenant, agent, api, requested, alias, chosen, "0.70",
                 "balanced", ruleset, status, latency, when(store, run, name, 0),
-                when(store, run, name, -1 if cost is None else -2), cost)
+                when(store, run, name, -1 if cost is None else -2), cost, None, None)
 
     # Money is whole nano-dollars: 0.001200 USD is 1,200,000.
     assert tables["routing_outcomes"] == sorted([

@@ -1,5 +1,7 @@
-"""A gateway app in this process (the real factory, the real store, the in-process projection
-runners) in front of the loopback fake upstream, driven over HTTP with Litestar's test client.
+"""The contract tests' gateway (tests/integration/test_contract_*.py): an app in this process
+(the real factory, the real store, in-process projections) in front of the loopback fake
+upstream, serving a catalog of the test's own (tests/harness/inprocess.py serves the shared
+e2e catalog), driven over HTTP with Litestar's test client.
 
 Cheaper than a gateway subprocess, and enough wherever a test needs the HTTP contract rather
 than real sockets or streaming timing (for those, see tests/harness/gateway.py). Both surfaces

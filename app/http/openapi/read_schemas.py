@@ -65,9 +65,23 @@ class Decision(Struct):
     router: Literal["ainfera-inference", "direct"]
     requested_model: str
     alias_hit: str | None
-    chosen: str | None
-    policy: dict[str, Any]
-    ruleset_hash: str
+    chosen: Annotated[str | None, Meta(description="The router's choice (the pinned model for a "
+                                                   "passthrough); null when none could serve")]
+    served_model: Annotated[str | None, Meta(
+        description="The model whose answer the client got: `chosen`, or the fallback that "
+                    "answered after it failed; null while open, when no upstream served the "
+                    "call, and for calls recorded before Completed carried it")]
+    policy: Annotated[dict[str, Any], Meta(
+        description="The policy in force: min_quality (the effective floor), "
+                    "routing_preference (the one that moved it, else balanced), preference_live "
+                    "(the gate as the call saw it)")]
+    requested_preference: Annotated[str | None, Meta(
+        description="What the client asked for (absent or unknown reads as balanced); null for "
+                    "calls recorded before Routed carried it")]
+    preference_live: Annotated[bool | None, Meta(
+        description="The preference gate as this call saw it (= policy.preference_live)")]
+    ruleset_hash: Annotated[str, Meta(
+        description="sha256 over the catalog, the effective floor and the ordering rule")]
     candidates: list[Candidate]
     dashboard_candidates: list[DashboardCandidate]
     routed_at: UtcTime
@@ -148,8 +162,10 @@ class UsageTotals(Struct):
 
 
 class UsageDaily(Struct):
-    days: Annotated[list[UsageDay], Meta(description="Every UTC date of the window, oldest "
-                                                     "first, zeros included.")]
+    days: Annotated[list[UsageDay], Meta(description="The UTC dates of the window that had "
+                                                     "calls, oldest first ([] for none); with "
+                                                     "fill=zero every date of the window, "
+                                                     "zeros included.")]
     totals: UsageTotals
 
 
@@ -176,7 +192,9 @@ class CapsRollup(Struct):
     agents: int
     policies_set: int
     budget: Budget
-    latency_p50_ms: int | None
+    latency_p50_ms: Annotated[int | None, Meta(
+        description="Median latency of the tenant's routed calls (routing_outcomes) completed "
+                    "in the last 24 h; null when there were none")]
     breaches: Breaches
     window_hours: int
     as_of: UtcTime

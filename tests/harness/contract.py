@@ -150,7 +150,10 @@ def prepare_world(database_url: str, store: EventStore, fake: FakeUpstream, tmp:
 @asynccontextmanager
 async def serve_world(world: World, **settings: Any) -> AsyncIterator[InProcessGateway]:
     """One app (the real factory) over the world's store; `settings` override Settings."""
+    chosen: dict[str, Any] = {
+        # The signing key lives beside the config, in the test's tmp dir, never in the checkout.
+        "signing_key_file": str(world.config.with_name("signing.key")), **settings}
     app = create_app(Settings(database_url=world.database_url, config_path=str(world.config),
-                              environ=FAKE_KEYS, **settings))
+                              environ=FAKE_KEYS, **chosen))
     async with AsyncTestClient(app=app) as client:
         yield InProcessGateway(client, world.fake, world.store, world.key, world.other_key)

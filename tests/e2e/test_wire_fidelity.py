@@ -25,25 +25,10 @@ import pytest
 
 from tests.conftest import POSTGRES_URL, _check_postgres
 from tests.fakes.upstream import RecordedRequest, start_fake_upstream, text, tool_call
-from tests.harness.gateway import Gateway, run_gateway, scratch_database
+from tests.harness.gateway import PROVIDERS, Gateway, run_gateway, scratch_database
 
 # Routed order by price: plain, gpt, gemini, reasoner, claude. Only some have capabilities.
-CATALOG = """
-[providers.anthropic]
-kind = "anthropic"
-base_url = "{base}"
-api_key_env = "FAKE_ANTHROPIC_KEY"
-
-[providers.openai]
-kind = "openai"
-base_url = "{base}/v1"
-api_key_env = "FAKE_OPENAI_KEY"
-
-[providers.gemini]
-kind = "gemini"
-base_url = "{base}"
-api_key_env = "FAKE_GEMINI_KEY"
-
+CATALOG = PROVIDERS + """
 [[models]]
 slug = "fake-plain"
 provider = "openai"

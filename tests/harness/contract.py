@@ -25,26 +25,11 @@ from app.factory import create_app
 from app.services import tenancy
 from app.settings import Settings
 from tests.fakes.upstream import FakeUpstream, text
+from tests.harness.gateway import PROVIDERS
 
 FAKE_KEYS = {"FAKE_ANTHROPIC_KEY": "sk-ant-fake", "FAKE_OPENAI_KEY": "sk-oai-fake",
              "FAKE_GEMINI_KEY": "gm-fake"}
 
-PROVIDERS = """
-[providers.anthropic]
-kind = "anthropic"
-base_url = "{base}"
-api_key_env = "FAKE_ANTHROPIC_KEY"
-
-[providers.openai]
-kind = "openai"
-base_url = "{base}/v1"
-api_key_env = "FAKE_OPENAI_KEY"
-
-[providers.gemini]
-kind = "gemini"
-base_url = "{base}"
-api_key_env = "FAKE_GEMINI_KEY"
-"""
 
 
 def model_toml(slug: str, provider: str, quality: str, prices: str, tools: bool,

@@ -26,8 +26,8 @@ from tests.fakes.upstream import FakeUpstream
 
 AINFERA = str(Path(sys.executable).with_name("ainfera"))
 
-# Upstream model names double as the fake upstream's script keys.
-CATALOG = """
+# The three fake providers, every one on the loopback fake upstream; catalogs add models.
+PROVIDERS = """
 [providers.anthropic]
 kind = "anthropic"
 base_url = "{base}"
@@ -42,7 +42,10 @@ api_key_env = "FAKE_OPENAI_KEY"
 kind = "gemini"
 base_url = "{base}"
 api_key_env = "FAKE_GEMINI_KEY"
+"""
 
+# Upstream model names double as the fake upstream's script keys.
+CATALOG = PROVIDERS + """
 [[models]]
 slug = "fake-gpt"
 provider = "openai"

@@ -25,7 +25,7 @@ BODY = {"model": "fake-claude", "max_tokens": 64,
 ANSWERED_WITHIN_S = 20.0
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def fake() -> Iterator[FakeUpstream]:
     with start_fake_upstream() as upstream:
         upstream.script("up-claude", text(" ".join(["word"] * 40), chunk_delay=0.1))
@@ -33,8 +33,11 @@ def fake() -> Iterator[FakeUpstream]:
         yield upstream
 
 
-@pytest.fixture
-def gateway(fake: FakeUpstream, tmp_path: Path) -> Iterator[tuple[Server, World, str]]:
+@pytest.fixture(scope="module")
+def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[tuple[Server, World, str]]:
+    # One gateway for the module: every test uses keys of its own.
+    tmp_path: Path = tmp_path_factory.mktemp("idempotency")
     url = f"sqlite:///{tmp_path}/idem.db"
     world = prepare_world(url)
     with serve(url, fake, tmp_path) as server:
@@ -44,6 +47,7 @@ def gateway(fake: FakeUpstream, tmp_path: Path) -> Iterator[tuple[Server, World,
 def test_a_stream_the_client_left_is_replayed_as_recorded(
         gateway: tuple[Server, World, str], fake: FakeUpstream) -> None:
     server, world, url = gateway
+    upstream_calls = len([r for r in fake.requests if r.path == "/v1/messages"])
     headers = {"x-api-key": world.key, "idempotency-key": "leave-early"}
     with httpx.stream("POST", f"{server.url}/v1/messages", json={**BODY, "stream": True},
                       headers=headers, timeout=30) as first:
@@ -66,7 +70,7 @@ def test_a_stream_the_client_left_is_replayed_as_recorded(
     again = httpx.post(f"{server.url}/v1/messages", json={**BODY, "stream": True},
                        headers=headers, timeout=ANSWERED_WITHIN_S)
     assert again.text == retry.text  # deterministic
-    assert len([r for r in fake.requests if r.path == "/v1/messages"]) == 1
+    assert len([r for r in fake.requests if r.path == "/v1/messages"]) == upstream_calls + 1
     store = EventStore(Database.from_url(url))
     try:
         recorded = store.events_of(parse_inference_id(public_id))

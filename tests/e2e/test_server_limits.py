@@ -23,8 +23,10 @@ MAX_CONNECTIONS = 40
 DROPPED_WITHIN_S = 15.0
 
 
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[tuple[Server, World]]:
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, World]]:
+    # One gateway for the module: each test leaves no connection of its own behind.
+    tmp_path: Path = tmp_path_factory.mktemp("limits")
     url = f"sqlite:///{tmp_path}/limits.db"
     world = prepare_world(url)
     env = {"AINFERA_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),

@@ -3,7 +3,7 @@
 `/readyz` answers from here within a second whatever is down: the checks run together on
 their own two threads (never queued behind request work on the shared executor), each is
 given READY_BUDGET_S, and a check that has not answered by then counts as failing ("no answer
-within 0.8 s"). Concurrent callers share one probe, and a probe younger than FRESH_S is
+within 0.7 s"). Concurrent callers share one probe, and a probe younger than FRESH_S is
 reused, so a load balancer polling hard costs one probe per FRESH_S.
 
 Ready means a write and a read would succeed now: the event store answers and the writer
@@ -36,7 +36,7 @@ T = TypeVar("T")
 
 log = logging.getLogger("ainfera.readiness")
 
-READY_BUDGET_S = 0.8
+READY_BUDGET_S = 0.7
 FRESH_S = 0.25
 # Projections that have not moved for this long while the ledger is ahead of them are stalled.
 STALL_AFTER_S = 5.0

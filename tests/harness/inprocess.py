@@ -19,7 +19,7 @@ from adapters.store import EventStore
 from app.factory import create_app
 from app.settings import Settings
 from tests.fakes.upstream import FakeUpstream
-from tests.harness.gateway import CATALOG, prepare_world
+from tests.harness.gateway import CATALOG, World, prepare_world
 
 FAKE_KEYS = {"FAKE_ANTHROPIC_KEY": "sk-ant-fake", "FAKE_OPENAI_KEY": "sk-oai-fake",
              "FAKE_GEMINI_KEY": "gm-fake"}
@@ -46,8 +46,10 @@ class InProcess:
 
 @asynccontextmanager
 async def async_gateway(database_url: str, fake: FakeUpstream, tmp: Path,
+                        prepared: World | None = None,
                         **changes: Any) -> AsyncIterator[tuple[AsyncTestClient[Any], InProcess]]:
-    world = prepare_world(database_url)
+    """`prepared`: a world the test made itself (a capped agent, say); else the default one."""
+    world = prepared or prepare_world(database_url)
     store = EventStore(Database.from_url(database_url))
     try:
         app = create_app(gateway_settings(database_url, fake, tmp, **changes))

@@ -42,6 +42,11 @@ class _Submission:
     events: Events
     resolve: Resolve
     keep_trying: bool = False
+    # An async caller's loop and future: a committed batch wakes each loop once for all its
+    # callers (`_resolve_all`), not once per caller; every wake-up is a syscall made while
+    # holding the GIL the event loop is waiting for.
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[int] | None = None
 
     @property
     def aggregates(self) -> set[UUID]:
@@ -124,7 +129,7 @@ class GroupCommitWriter:
         def resolve(outcome: int | BaseException) -> None:
             loop.call_soon_threadsafe(_settle, future, outcome)
 
-        self._submit(_Submission(events, resolve, keep_trying))
+        self._submit(_Submission(events, resolve, keep_trying, loop, future))
         return future
 
     def save_blocking(self, *aggregates: Aggregate | None, timeout: float = 60.0) -> int:
@@ -202,8 +207,7 @@ class GroupCommitWriter:
             for submission in batch:
                 submission.resolve(WriteFailedError(f"unexpected writer error: {exc!r}"))
             return
-        for submission in batch:
-            submission.resolve(highest)
+        _resolve_all(batch, highest)
 
     def _commit_alone(self, submission: _Submission) -> None:
         if self._backlog and submission.aggregates & self._pending_aggregates():
@@ -352,6 +356,23 @@ def _collect(aggregates: Sequence[Aggregate | None]) -> list[DomainEventProtocol
         if aggregate is not None:
             events.extend(aggregate.collect_events())
     return events
+
+
+def _resolve_all(batch: list[_Submission], outcome: int) -> None:
+    """Resolves a committed batch: one call into each event loop that waits on it."""
+    waiting: dict[asyncio.AbstractEventLoop, list[asyncio.Future[int]]] = {}
+    for submission in batch:
+        if submission.loop is not None and submission.future is not None:
+            waiting.setdefault(submission.loop, []).append(submission.future)
+        else:
+            submission.resolve(outcome)
+    for loop, futures in waiting.items():
+        loop.call_soon_threadsafe(_settle_all, futures, outcome)
+
+
+def _settle_all(futures: list[asyncio.Future[int]], outcome: int) -> None:
+    for future in futures:
+        _settle(future, outcome)
 
 
 def _settle(future: asyncio.Future[int], outcome: int | BaseException) -> None:

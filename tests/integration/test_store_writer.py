@@ -95,6 +95,28 @@ async def test_a_thousand_concurrent_inferences_lose_and_duplicate_nothing(
     assert writer.stats.largest_batch > 1
 
 
+async def test_a_committed_batch_wakes_the_event_loop_once(
+    writer: GroupCommitWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every caller of a batch is resolved by one call into its loop: a wake-up per caller
+    was a syscall per caller made while holding the GIL the loop waits for."""
+    loop = asyncio.get_running_loop()
+    wakes: list[object] = []
+    real = loop.call_soon_threadsafe
+
+    def counting(callback: object, *args: object, **kwargs: object) -> object:
+        wakes.append(callback)
+        return real(callback, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", counting)
+    inferences = [new_inference(n) for n in range(40, 140)]
+    positions = await asyncio.gather(*(writer.save(i) for i in inferences))
+    assert all(p > 0 for p in positions)
+    assert writer.stats.submissions == 100
+    assert writer.stats.batches < 100  # some callers did share a batch
+    assert len(wakes) == writer.stats.batches
+
+
 async def test_a_conflict_fails_only_its_own_caller(
     store: EventStore, writer: GroupCommitWriter
 ) -> None:

@@ -16,6 +16,7 @@ preference that moved nothing leaves the hash and the `policy` object exactly as
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -165,9 +166,7 @@ def route(request: RouteRequest, catalog: Catalog, preference_live: bool) -> Rou
         raise UnknownModel(f"model {requested!r} is neither in the catalog nor a router name")
     asked = requested_preference(request.routing_hint)
     policy = effective_policy(request.routing_hint, names.default_min_quality, preference_live)
-    ruleset = "sha256:" + hashlib.sha256(
-        catalog.canonical_json() + canonical_json(policy.ruleset())
-    ).hexdigest()
+    ruleset = _ruleset_hash(catalog.canonical_json(), policy.min_quality)
     if pinned is not None:
         return RoutingDecision(requested, DIRECT, None, (), (pinned,), policy, ruleset,
                                requested_preference=asked)
@@ -190,6 +189,15 @@ def route(request: RouteRequest, catalog: Catalog, preference_live: bool) -> Rou
         requested_preference=asked,
         unsupported=() if fallback else unsupported_by_all(request, catalog),
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _ruleset_hash(catalog_json: bytes, min_quality: Decimal) -> str:
+    """The hash over the catalog and the ruleset: the same few floors recur on every call,
+    and hashing the whole catalog each time was a measurable share of routing. (A bytes
+    object keeps its own hash, so the cache key costs nothing after the first call.)"""
+    ruleset = Policy(min_quality, "balanced", False).ruleset()
+    return "sha256:" + hashlib.sha256(catalog_json + canonical_json(ruleset)).hexdigest()
 
 
 def needs_of(request: RouteRequest) -> list[str]:

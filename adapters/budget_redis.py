@@ -282,6 +282,14 @@ class RedisBudgetCounter:
     ) -> list[Exception | None]:
         """Every settle in one pipeline (one round trip), each its own EVALSHA: atomic per
         reservation, not across them, so one failing script costs only its own settle."""
+        if len(settles) == 1:
+            # A pipeline object costs more than the one command it would carry (a quiet loop
+            # settles one call per turn).
+            try:
+                await self.settle(*settles[0])
+            except Exception as exc:
+                return [exc]
+            return [None]
         outcomes: list[Exception | None] = [None] * len(settles)
         pending: list[tuple[int, tuple[list[str], list[str | int]]]] = []
         for i, (reservation, actual) in enumerate(settles):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -90,6 +90,17 @@ class BudgetCounter(Protocol):
         """Ends the hold and adds `actual` to the day's settled total, once per reservation id.
 
         Works after the hold expired; a second settle (or one after release) changes nothing.
+        """
+        ...
+
+    async def settle_many(
+        self, settles: Sequence[tuple[Reservation, Decimal]]
+    ) -> list[Exception | None]:
+        """Settles each (reservation, actual) as `settle` would, each atomic on its own.
+
+        Never raises for one settle's failure: the answer holds, in order, None for each
+        settle that landed and the error (as `settle` would raise it) for each that did not,
+        so one bad settle cannot cost the others theirs.
         """
         ...
 
@@ -234,6 +245,19 @@ class InProcessBudgetCounter:
             counts.live.pop(reservation.reservation_id, None)
             counts.ended.add(reservation.reservation_id)
             counts.settled += nano
+
+    async def settle_many(
+        self, settles: Sequence[tuple[Reservation, Decimal]]
+    ) -> list[Exception | None]:
+        outcomes: list[Exception | None] = []
+        for reservation, actual in settles:
+            try:
+                await self.settle(reservation, actual)
+            except Exception as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        return outcomes
 
     async def release(self, reservation: Reservation) -> None:
         async with self._lock:

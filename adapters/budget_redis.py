@@ -33,7 +33,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from adapters.budget import (
     BudgetExceeded,
@@ -263,14 +263,75 @@ class RedisBudgetCounter:
             + timedelta(milliseconds=expiry_ms % 1000),
         )
 
-    async def settle(self, reservation: Reservation, actual: Decimal) -> None:
+    def _settle_argv(
+        self, reservation: Reservation, actual: Decimal
+    ) -> tuple[list[str], list[str | int]]:
+        """The settle script's KEYS and ARGV."""
         nano = usd_to_nano(actual)
         r = reservation
         keys = self._keys(r.day, r.agent_id, "settled", "res", "amt", "ended", "agents")
+        return keys, [r.reservation_id, nano, _expireat(r.day), r.agent_id]
+
+    async def settle(self, reservation: Reservation, actual: Decimal) -> None:
+        keys, args = self._settle_argv(reservation, actual)
         with _redis_errors("settle"):
-            await self._settle(
-                keys=keys, args=[r.reservation_id, nano, _expireat(r.day), r.agent_id]
-            )
+            await self._settle(keys=keys, args=args)
+
+    async def settle_many(
+        self, settles: Sequence[tuple[Reservation, Decimal]]
+    ) -> list[Exception | None]:
+        """Every settle in one pipeline (one round trip), each its own EVALSHA: atomic per
+        reservation, not across them, so one failing script costs only its own settle."""
+        if len(settles) == 1:
+            # A pipeline object costs more than the one command it would carry (a quiet loop
+            # settles one call per turn).
+            try:
+                await self.settle(*settles[0])
+            except Exception as exc:
+                return [exc]
+            return [None]
+        outcomes: list[Exception | None] = [None] * len(settles)
+        pending: list[tuple[int, tuple[list[str], list[str | int]]]] = []
+        for i, (reservation, actual) in enumerate(settles):
+            try:
+                pending.append((i, self._settle_argv(reservation, actual)))
+            except Exception as exc:  # an amount that cannot be counted: that settle only
+                outcomes[i] = exc
+        # EVALSHA first, SCRIPT LOAD only for the settles refused with NOSCRIPT (the server's
+        # script cache empties when it restarts), then once more. redis-py's own Script
+        # handling in a pipeline would instead ask SCRIPT EXISTS before every pipeline: a
+        # second round trip per flush to guard against a rare restart.
+        for attempt in range(2):
+            if not pending:
+                break
+            pipe = self._client.pipeline(transaction=False)
+            for _, (keys, args) in pending:
+                pipe.evalsha(self._settle.sha, len(keys), *keys, *args)
+            try:
+                with _redis_errors("settle"):
+                    replies = await pipe.execute(raise_on_error=False)
+            except BudgetUnavailable as exc:
+                for i, _ in pending:
+                    outcomes[i] = exc
+                break
+            unknown_script = []
+            for (i, argv), reply in zip(pending, replies, strict=True):
+                if isinstance(reply, NoScriptError) and attempt == 0:
+                    unknown_script.append((i, argv))
+                elif isinstance(reply, RedisError):
+                    failed = BudgetUnavailable(f"Redis budget counters could not settle: {reply}")
+                    failed.__cause__ = reply
+                    outcomes[i] = failed
+            pending = unknown_script
+            if pending:
+                try:
+                    with _redis_errors("load the settle script"):
+                        await self._client.script_load(self._settle.script)
+                except BudgetUnavailable as exc:
+                    for i, _ in pending:
+                        outcomes[i] = exc
+                    break
+        return outcomes
 
     async def release(self, reservation: Reservation) -> None:
         r = reservation

@@ -13,10 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
 from uuid import UUID
 
 from adapters.budget import BudgetCounter, BudgetError, Reservation
@@ -27,6 +26,8 @@ log = logging.getLogger("ainfera.spend")
 
 # How long a cap read from the ledger is trusted; a policy change applies within this time.
 AGENT_CAP_TTL_S = 2.0
+# Settles per pipeline: bounds one flush's reply buffer and how long Redis runs it at once.
+SETTLE_BATCH_MAX = 256
 # How long a counter rebuild waits for the projections to catch up with the store.
 COUNTER_REBUILD_WAIT_S = 30.0
 
@@ -41,7 +42,8 @@ class SpendCaps:
         self._store = store
         self._ledger_spend = ledger_spend
         self._caps: dict[UUID, tuple[float, Decimal | None]] = {}
-        self._background: set[asyncio.Task[None]] = set()
+        self._settles: list[tuple[Reservation, Decimal]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._rebuild_lock = asyncio.Lock()
 
     async def cap_of(self, agent_id: UUID) -> Decimal | None:
@@ -76,10 +78,16 @@ class SpendCaps:
         log.info("spend counters rebuilt from the ledger for %s (%d agents)", day, len(totals))
 
     def settle_later(self, reservation: Reservation | None, actual: Decimal) -> None:
-        """Settles a hold in the background, so a cancelled caller cannot skip it."""
+        """Settles a hold in the background, so a cancelled caller cannot skip it.
+
+        Queued, not a task each: one flusher sends whatever was queued in one round trip
+        (counters.settle_many), so a busy loop pays for a settle pipeline per turn rather
+        than a task and a round trip per call."""
         if reservation is None:
             return
-        self._spawn(self._settle(reservation, actual))
+        self._settles.append((reservation, actual))
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
     async def release(self, reservation: Reservation | None) -> None:
         if reservation is not None:
@@ -89,20 +97,27 @@ class SpendCaps:
                 log.warning("could not release reservation %s: %s",
                             reservation.reservation_id, exc)
 
-    async def _settle(self, reservation: Reservation, actual: Decimal) -> None:
+    async def _flush(self) -> None:
+        # Started from settle_later, it runs on the next loop turn: by then every settle of
+        # this turn is queued. Settles queued while a batch is in flight go in the next one.
         try:
-            await self.counters.settle(reservation, actual)
-        except BudgetError as exc:
-            # The ledger holds the Debited event; the next rebuild counts it.
-            log.warning("could not settle reservation %s (%s): %s",
-                        reservation.reservation_id, actual, exc)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+            while self._settles:
+                batch = self._settles[:SETTLE_BATCH_MAX]
+                del self._settles[:SETTLE_BATCH_MAX]
+                try:
+                    outcomes = await self.counters.settle_many(batch)
+                except Exception as exc:  # a bug in the counter must not strand the queue
+                    outcomes = [exc] * len(batch)
+                for (reservation, actual), error in zip(batch, outcomes, strict=True):
+                    if error is not None:
+                        # The ledger holds the Debited event; the next rebuild counts it.
+                        log.warning("could not settle reservation %s (%s): %s",
+                                    reservation.reservation_id, actual, error)
+        finally:
+            self._flusher = None
 
     async def drain(self) -> None:
-        """Waits for every settlement in flight (at shutdown, so none is lost)."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
+        """Waits until every queued settlement is sent (at shutdown, so none is lost)."""
+        while self._flusher is not None:
+            # wait(), not await: a drain cancelled at shutdown must not cancel the flusher.
+            await asyncio.wait({self._flusher})

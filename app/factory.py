@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
+from app.heap import settle_after_start
 from app.http.access_log import access_log_middleware
 from app.http.errors import EXCEPTION_HANDLERS
 from app.http.middleware import request_id_middleware
@@ -33,7 +34,9 @@ from domain.protocols.validate import MAX_BODY_BYTES
 log = logging.getLogger("ainfera")
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, settle_heap: bool = False) -> Litestar:
+    """`settle_heap`: tune the garbage collector once started (app.heap); for a process that
+    serves this one app until it exits (`ainfera serve`), not for tests that build many."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -41,6 +44,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         async with open_runtime(settings) as runtime:
             app.state.runtime = runtime
             log_startup(runtime)
+            if settle_heap:
+                settle_after_start()
             yield
 
     return Litestar(

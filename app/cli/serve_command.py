@@ -66,7 +66,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         # log_config=None: uvicorn's own lines go through our handler, in our format.
         uvicorn.run(
-            create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
+            create_app(settings, settle_heap=True), host=settings.host, port=settings.port,
+            loop="uvloop",
             http=guarded_protocol(settings.header_timeout_s, settings.max_connections),
             timeout_keep_alive=max(1, round(settings.keepalive_timeout_s)),
             lifespan="on", log_level="info", access_log=False, timeout_graceful_shutdown=10,

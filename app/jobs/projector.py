@@ -18,6 +18,7 @@ from typing import Any
 
 from adapters.database import Database
 from adapters.store import EventStore
+from app.heap import settle_after_start
 from app.jobs.projector_process import exit_with_parent
 from projections.registry import build_projector
 
@@ -58,6 +59,7 @@ def run_forever(database: Database, store: EventStore, only: Sequence[str] | Non
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     exit_with_parent(stop, environ or {})
     projector.start()
+    settle_after_start()
     log.info("projecting %s", ", ".join(projector.names))
     try:
         while True:

@@ -25,9 +25,11 @@ REQUIRE_SERVICES = os.environ.get("AINFERA_TEST_REQUIRE_SERVICES") == "1"
 
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-# What tools (not tests) write in a checkout: the venv, caches, build metadata.
-_TOOL_DIRS = frozenset({".git", ".venv", ".pytest_cache", ".mypy_cache", ".ruff_cache",
-                        ".import_linter_cache", ".hypothesis", "__pycache__", "build", "dist"})
+# What tools (not tests) write in a checkout: the venvs (LiteLLM's for `make bench-compare`
+# too), caches, build metadata.
+_TOOL_DIRS = frozenset({".git", ".venv", ".litellm-venv", ".pytest_cache", ".mypy_cache",
+                        ".ruff_cache", ".import_linter_cache", ".hypothesis", "__pycache__",
+                        "build", "dist"})
 _SNAPSHOT = pytest.StashKey[dict[str, tuple[int, int]]]()
 
 

@@ -48,15 +48,23 @@ def canonical_json(obj: Any) -> bytes:
 def _plain(value: Any) -> bool:
     """True when the fast path's bytes are provably RFC 8785's for `value` (see above)."""
     kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii() or not _plain_item(item):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        return all(map(_plain_item, value))
+    return _plain_item(value)
+
+
+def _plain_item(value: Any) -> bool:
+    # Scalars are decided here without a call per value: an event has a dozen or more.
+    kind = type(value)
     if kind is str or value is None or kind is bool:
         return True
     if kind is int:
         return bool(-MAX_SAFE_INT <= value <= MAX_SAFE_INT)
-    if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str or not key.isascii() or not _plain(item):
-                return False
-        return True
-    if kind is list or kind is tuple:
-        return all(map(_plain, value))
+    if kind is dict or kind is list or kind is tuple:
+        return _plain(value)
     return False

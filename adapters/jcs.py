@@ -17,6 +17,7 @@ from typing import Any
 
 import rfc8785
 
+from domain.canonical_json import canonical_json
 from domain.merkle import leaf_hash
 
 
@@ -25,7 +26,7 @@ def jcs(obj: Any) -> bytes:
     None."""
     _check_value(obj, "$")
     try:
-        return rfc8785.dumps(obj)
+        return canonical_json(obj)
     except rfc8785.CanonicalizationError as exc:
         raise CanonicalJsonError(str(exc)) from exc
 

@@ -22,6 +22,7 @@ from uuid import UUID
 
 import rfc8785
 
+from domain.canonical_json import canonical_json
 from domain.merkle import leaf_hash
 from projections.view import utc_text
 
@@ -58,7 +59,7 @@ def event_object(event: Any, leaf_index: int) -> dict[str, Any]:
 def canonical_bytes(obj: Mapping[str, Any]) -> bytes:
     """RFC 8785 canonical JSON of an event object built by `event_object`."""
     try:
-        return rfc8785.dumps(dict(obj))
+        return canonical_json(dict(obj))
     except rfc8785.CanonicalizationError as exc:
         raise LedgerEventError(str(exc)) from exc
 

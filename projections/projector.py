@@ -137,7 +137,7 @@ class Projector:
         self._more = False  # the last batch was full: more events are probably waiting
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._listener = (WakeUpListener(listen_connect, channel, self.hint)
+        self._listener = (WakeUpListener(listen_connect, channel, self.hint, self.nudge)
                           if listen_connect is not None and channel else None)
 
     @property

@@ -27,6 +27,7 @@ from projections.projector import Projector
 from projections.registry import build_projector, names
 from projections.tracking import positions as tracked_positions
 from projections.view import Session
+from projections.wakeup import ask_for_pass
 
 log = logging.getLogger("ainfera.readside")
 
@@ -89,6 +90,7 @@ class ReadSide:
         wanted = list(projections)
         deadline = time.monotonic() + within
         delay = 0.005
+        asked = False
         while True:
             positions = await asyncio.to_thread(self.positions)
             behind = {n: positions[n] for n in wanted if positions[n] < notification_id}
@@ -96,6 +98,10 @@ class ReadSide:
                 return
             if self.projector is not None:
                 self.projector.nudge()
+            elif not asked:
+                # The projector is another process: ask it over PostgreSQL, once per read.
+                asked = True
+                await asyncio.to_thread(self._ask_for_pass)
             if time.monotonic() >= deadline:
                 worst = min(behind.values())
                 raise ProjectionBehindError(
@@ -104,6 +110,17 @@ class ReadSide:
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
+
+    def _ask_for_pass(self) -> None:
+        channel = getattr(self.store.app.recorder, "channel_name", None)
+        if self.pool is None or not channel:
+            return  # SQLite: the projector polls every 50 ms and has no window to cut
+        try:
+            with self.pool.connection() as conn:
+                ask_for_pass(conn, channel)
+        except (psycopg.Error, OSError) as exc:
+            # Only a hint: the projector still gets there, after its window.
+            log.debug("could not ask the projector for a pass: %s", exc)
 
     def close(self) -> None:
         if self.projector is not None:

@@ -5,6 +5,7 @@ rather than after the window."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from adapters.database import Database
 from adapters.migrations import migrate
 from adapters.store import EventStore
+from app.services.read_side import ReadSide
 from domain.routing import ROUTER
 from projections import projector as projector_module
 from projections.projector import Projector
@@ -120,4 +122,27 @@ def test_without_a_reader_the_window_holds_a_pass_back(
         waited: Any = caught_up_after(live, end)
         assert time.monotonic() - written >= 1.0, waited
     finally:
+        live.stop()
+
+
+def test_a_reader_in_another_process_cuts_the_window_over_postgres(
+        database: Database, store: EventStore, run: Run,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ainfera serve` runs the projector in a child process: a consistent read in the gateway
+    cannot call its `nudge`, so it asks over the `_wanted` channel (ReadSide.wait_until)."""
+    monkeypatch.setattr(projector_module, "COALESCE_S", 60.0)
+    live = listening(database, store)
+    live.start()
+    reader = ReadSide(database, store, projector=None, pool=database.pool("reader", 2))
+    try:
+        assert live.wait_for(store.max_notification_id(), timeout=30)
+        time.sleep(0.5)  # the listener is up
+        record_one(store, run, 0)
+        time.sleep(0.3)  # its NOTIFY arrives: the thread is now inside the 60 s window
+        end = store.max_notification_id()
+        began = time.monotonic()
+        asyncio.run(reader.wait_until(live.names, end, within=20.0))
+        assert time.monotonic() - began < 15
+    finally:
+        reader.close()
         live.stop()

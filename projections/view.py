@@ -113,7 +113,13 @@ class Session:
 def utc_text(moment: datetime) -> str:
     """A timestamp as fixed-width ISO 8601 UTC text, so text order is time order on both
     dialects and a replay writes the same bytes."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    if moment.year < 1000:  # strftime leaves such a year unpadded: keep its bytes
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # The same bytes as that strftime, at a quarter of its cost (a projector pass formats
+    # every event's time several times).
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def text_or_none(value: object) -> str | None:

@@ -60,3 +60,21 @@ def test_nearest_rank_percentiles_are_observed_values() -> None:
                           ("a", "cancelled", 30, 20_000_000)])
     assert (stats.calls, stats.errors, str(stats.cost_usd)) == (3, 2, "0.12")
     assert (stats.latency_p50_ms, stats.latency_p95_ms, stats.error_rate) == (10, 30, 0.6667)
+
+
+def test_utc_text_is_the_fixed_width_strftime_form_for_every_zone_and_fraction() -> None:
+    """The read models' timestamps: the fast form must keep the bytes the old strftime wrote
+    (a replay writes the same rows)."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from projections.view import utc_text
+
+    zones = [UTC, timezone(timedelta(hours=3)), timezone(timedelta(hours=-9, minutes=-30))]
+    for zone in zones:
+        for moment in (datetime(2026, 11, 29, 11, 5, 7, 123456, tzinfo=zone),
+                       datetime(2026, 1, 1, 0, 0, 0, 0, tzinfo=zone),
+                       datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=zone),
+                       datetime(999, 5, 4, 3, 2, 1, 10, tzinfo=zone)):
+            want = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            assert utc_text(moment) == want
+    assert utc_text(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01T00:00:00.000000Z"

@@ -114,10 +114,7 @@ async def test_a_redirect_is_never_followed_and_says_so(
     try:
         provider = make(kind, base_url + ("/v1" if kind == "openai" else ""), client)
         with pytest.raises(InvalidUpstreamResponse) as caught:
-            if streaming:
-                await provider.open_stream(WIRE, "m")
-            else:
-                await provider.complete(WIRE, "m")
+            await (provider.open_stream(WIRE, "m") if streaming else provider.complete(WIRE, "m"))
     finally:
         await runner.cleanup()
     assert upstream.followed == 0
@@ -178,6 +175,12 @@ async def test_a_stream_that_keeps_sending_outlives_the_read_timeout() -> None:
     assert sum(e["type"] == "content_block_delta" for e in events) == 10
 
 
+async def _drain(stream: Any, into: list[dict[str, Any]]) -> None:
+    async with stream:
+        async for event in stream:
+            into.append(event)
+
+
 async def test_a_stream_that_falls_silent_mid_way_times_out() -> None:
     resume = asyncio.Event()
     runner, base_url = await _serve(_streaming(deltas=2, gap=0.0, stall=resume))
@@ -186,9 +189,7 @@ async def test_a_stream_that_falls_silent_mid_way_times_out() -> None:
             stream = await make("anthropic", base_url, client).open_stream(WIRE, "m")
             received: list[dict[str, Any]] = []
             with pytest.raises(MidStreamFailure) as caught:
-                async with stream:
-                    async for event in stream:
-                        received.append(event)
+                await _drain(stream, received)
     finally:
         resume.set()
         await runner.cleanup()

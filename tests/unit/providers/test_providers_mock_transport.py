@@ -187,10 +187,7 @@ async def test_a_redirect_is_an_error_not_a_body_to_read(streaming: bool) -> Non
 
     anthropic = provider("anthropic", handler)
     with pytest.raises(InvalidUpstreamResponse) as caught:
-        if streaming:
-            await anthropic.open_stream(WIRE, "m")
-        else:
-            await anthropic.complete(WIRE, "m")
+        await (anthropic.open_stream(WIRE, "m") if streaming else anthropic.complete(WIRE, "m"))
     assert len(sent) == 1
     assert (caught.value.status, caught.value.error_type) == (308, "redirect")
     assert caught.value.retryable is False

@@ -68,17 +68,11 @@ class AnthropicProvider(HTTPProvider):
         """POST /v1/messages/count_tokens with the client's body, this backend's model."""
         sent = {name: value for name, value in body.items() if name not in ROUTING_FIELDS}
         sent["model"] = upstream_model
-        headers = {"content-type": "application/json", **self._headers()}
-        for name in self.forwarded_headers:
-            value = (client_headers or {}).get(name)
-            if value:
-                headers[name] = value
-        http_request = self._client.build_request(
-            "POST", f"{self.base_url}/v1/messages/count_tokens", content=orjson.dumps(sent),
-            headers=headers)
         with map_httpx_errors(self.name):
-            response = await self._client.send(http_request)
-        if response.status_code >= 400:
+            response = await self._upstream.post(
+                f"{self.base_url}/v1/messages/count_tokens",
+                self._request_headers(client_headers), orjson.dumps(sent), stream=False)
+        if response.status_code >= 300:
             raise self._status_error(response)
         try:
             answer = orjson.loads(response.content)

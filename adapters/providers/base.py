@@ -27,6 +27,7 @@ from adapters.providers.errors import (
     error_for_status,
     map_httpx_errors,
 )
+from adapters.providers.http import UpstreamResponse, upstream_for
 from adapters.providers.sse import ServerSentEvent
 from adapters.providers.stream import ProviderStream, StreamReader
 from domain.protocols.canonical import JSON, TranslationError, UnsupportedRequest, Usage
@@ -44,6 +45,15 @@ class ProviderResult:
     # The upstream's body as received, when it speaks the caller's protocol: the answer the
     # client gets, every field kept.
     native: JSON | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One upstream request, ready for `Upstream.post`."""
+
+    url: str
+    headers: dict[str, str]
+    content: bytes
 
 
 class Provider(Protocol):
@@ -74,7 +84,11 @@ class HTTPProvider(ABC):
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._client = client
-        self._urls: dict[tuple[str, bool], httpx.URL] = {}
+        self._upstream = upstream_for(client)
+        # httpx's default headers (accept, accept-encoding, connection, user-agent: what every
+        # call has always sent) and this backend's own, merged once rather than per call.
+        self._constant_headers: dict[str, str] | None = None
+        self._urls: dict[tuple[str, bool], str] = {}
 
     # Vendor specifics.
     @abstractmethod
@@ -102,12 +116,12 @@ class HTTPProvider(ABC):
     async def complete(self, request: WireRequest, upstream_model: str, *,
                        max_tokens_field: str = "max_tokens",
                        client_headers: Mapping[str, str] | None = None) -> ProviderResult:
-        http_request = self._build(request, upstream_model, stream=False,
-                                   max_tokens_field=max_tokens_field,
-                                   client_headers=client_headers)
+        outgoing = self._build(request, upstream_model, stream=False,
+                               max_tokens_field=max_tokens_field, client_headers=client_headers)
         with map_httpx_errors(self.name):
-            response = await self._client.send(http_request)
-        if response.status_code >= 400:
+            response = await self._upstream.post(outgoing.url, outgoing.headers,
+                                                 outgoing.content, stream=False)
+        if response.status_code >= 300:
             raise self._status_error(response)
         try:
             body = orjson.loads(response.content)
@@ -125,15 +139,15 @@ class HTTPProvider(ABC):
     async def open_stream(self, request: WireRequest, upstream_model: str, *,
                           until_content: bool = True, max_tokens_field: str = "max_tokens",
                           client_headers: Mapping[str, str] | None = None) -> ProviderStream:
-        http_request = self._build(request, upstream_model, stream=True,
-                                   max_tokens_field=max_tokens_field,
-                                   client_headers=client_headers)
-        http_request.headers["accept"] = "text/event-stream"
+        outgoing = self._build(request, upstream_model, stream=True,
+                               max_tokens_field=max_tokens_field, client_headers=client_headers)
+        outgoing.headers["accept"] = "text/event-stream"
         # No decompressor between the socket and the SSE decoder to hold bytes back.
-        http_request.headers["accept-encoding"] = "identity"
+        outgoing.headers["accept-encoding"] = "identity"
         with map_httpx_errors(self.name):
-            response = await self._client.send(http_request, stream=True)
-            if response.status_code >= 400:
+            response = await self._upstream.post(outgoing.url, outgoing.headers,
+                                                 outgoing.content, stream=True)
+            if response.status_code >= 300:
                 try:
                     await response.aread()
                 finally:
@@ -152,7 +166,7 @@ class HTTPProvider(ABC):
 
     def _build(self, request: WireRequest, upstream_model: str, *, stream: bool,
                max_tokens_field: str = "max_tokens",
-               client_headers: Mapping[str, str] | None = None) -> httpx.Request:
+               client_headers: Mapping[str, str] | None = None) -> Outgoing:
         refused = refusals_for(request.surface, request.body, self.kind)
         if refused:
             # The router never picks a backend that would refuse; this is the last line for a
@@ -177,39 +191,53 @@ class HTTPProvider(ABC):
             raise UpstreamRejected(self.name, 400, "invalid_request_error",
                                    f"the request has a field whose shape the {self.kind} "
                                    "backend cannot take", False) from exc
-        url = self._parsed_url(upstream_model, stream)
-        headers = {"content-type": "application/json", **self._headers()}
+        headers = self._request_headers(client_headers)
+        return Outgoing(self._cached_url(upstream_model, stream), headers, orjson.dumps(body))
+
+    def _request_headers(self, client_headers: Mapping[str, str] | None) -> dict[str, str]:
+        constant = self._constant_headers
+        if constant is None:
+            constant = self._constant_headers = {
+                **self._client.headers, "content-type": "application/json", **self._headers()}
+        headers = constant.copy()
         if client_headers:
             for name in self.forwarded_headers:
                 value = client_headers.get(name)
                 if value:
                     headers[name] = value
-        return self._client.build_request("POST", url, content=orjson.dumps(body), headers=headers)
+        return headers
 
-    def _parsed_url(self, upstream_model: str, stream: bool) -> httpx.URL:
-        """Parsing a URL is a measurable share of an upstream call, and a provider only ever
-        calls a handful: parse each once."""
+    def _cached_url(self, upstream_model: str, stream: bool) -> str:
+        """A provider only ever calls a handful of URLs: make each once."""
         key = (upstream_model, stream)
         url = self._urls.get(key)
         if url is None:
             if len(self._urls) > 1024:
                 self._urls.clear()
-            url = self._urls[key] = httpx.URL(self._url(upstream_model, stream=stream))
+            url = self._urls[key] = self._url(upstream_model, stream=stream)
         return url
 
-    def _request_id(self, response: httpx.Response) -> str | None:
+    def _request_id(self, response: UpstreamResponse) -> str | None:
         return response.headers.get(self.request_id_header) if self.request_id_header else None
 
-    def _status_error(self, response: httpx.Response) -> ProviderError:
+    def _status_error(self, response: UpstreamResponse) -> ProviderError:
         """Reads the vendor's error body; all three nest it under `error` (Anthropic and OpenAI
-        name its kind `type`, Gemini `status`)."""
+        name its kind `type`, Gemini `status`). A redirect is never followed: a vendor API that
+        answers with one is misconfigured, or not the vendor's API, and must not get the
+        request re-sent somewhere nobody configured."""
+        status = response.status_code
+        if status < 400:
+            location = response.headers.get("location") or "nowhere"
+            return InvalidUpstreamResponse(
+                self.name, status, "redirect",
+                f"the upstream answered with a redirect (to {location[:200]}), which the "
+                "gateway does not follow")
         try:
             error = orjson.loads(response.content).get("error")
         except (ValueError, AttributeError):
             error = None
         if not isinstance(error, dict):
             error = {"message": response.text[:500]}
-        status = response.status_code
         error_type = str(error.get("type") or error.get("status") or f"http_{status}")
         should_retry = {"true": True, "false": False}.get(
             response.headers.get("x-should-retry", "")
@@ -257,7 +285,7 @@ class DataFrameReader:
         return self._translator.finish()
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait, from `retry-after-ms` or `retry-after` (HTTP dates are ignored)."""
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
         try:

@@ -28,6 +28,7 @@ from adapters.providers.errors import (
     error_for_status,
     provider_error_from,
 )
+from adapters.providers.http import UpstreamResponse
 from adapters.providers.sse import ServerSentEvent, SSEDecoder
 from domain.protocols.canonical import JSON, IncompleteStream, UpstreamStreamError, Usage
 
@@ -52,7 +53,7 @@ class ProviderStream:
     def __init__(
         self,
         provider: str,
-        response: httpx.Response,
+        response: UpstreamResponse,
         reader: StreamReader,
         request_id_header: str | None,
     ) -> None:

@@ -175,6 +175,25 @@ async def test_an_unreadable_success_body_is_invalid_upstream_response() -> None
     assert caught.value.retryable is False
 
 
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_a_redirect_is_an_error_not_a_body_to_read(streaming: bool) -> None:
+    # Even a redirect whose body looks like an answer: a 3xx is never a response of the API.
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(308, json=ANTHROPIC_MESSAGE,
+                              headers={"location": "https://elsewhere.example/v1/messages"})
+
+    anthropic = provider("anthropic", handler)
+    with pytest.raises(InvalidUpstreamResponse) as caught:
+        await (anthropic.open_stream(WIRE, "m") if streaming else anthropic.complete(WIRE, "m"))
+    assert len(sent) == 1
+    assert (caught.value.status, caught.value.error_type) == (308, "redirect")
+    assert caught.value.retryable is False
+    assert "https://elsewhere.example/v1/messages" in caught.value.message
+
+
 async def test_a_transport_failure_is_mapped_from_the_httpx_exception() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)

@@ -5,8 +5,9 @@ Run: .venv/bin/python -m bench.floor_server --upstream URL --port PORT
 
 Litestar + msgspec, served by one uvicorn worker with uvloop and httptools (the arguments
 `ainfera serve` passes), forwarding POST /v1/messages to the upstream through the gateway's own
-upstream client (adapters.providers.http.build_http_client: httpx over httpx-aiohttp's
-transport, the same limits and timeouts) and returning the upstream's status and body. It
+upstream client (adapters.providers.http: the client build_http_client makes, driven through
+`upstream_for(client).post` as the providers drive it, straight on its aiohttp session with
+the same limits and timeouts) and returning the upstream's status and body. It
 decodes the request once with msgspec, as any gateway must to learn the model, and does
 nothing else: no auth, no routing, no events, no counters. GET /healthz answers 200 once the
 app is up.
@@ -19,12 +20,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import msgspec
 import uvicorn
 from litestar import Litestar, Request, Response, get, post
 
-from adapters.providers.http import build_http_client
+from adapters.providers.http import Upstream, build_http_client, upstream_for
 
 # The fake upstream's Anthropic credentials (tests/harness/gateway.py gives the gateway the
 # same), so both paths send the upstream an identical request.
@@ -51,12 +51,12 @@ _decode = msgspec.json.Decoder(_MessagesRequest).decode
 
 def create_app(upstream: str) -> Litestar:
     url = f"{upstream.rstrip('/')}/v1/messages"
-    holder: dict[str, httpx.AsyncClient] = {}
+    holder: dict[str, Upstream] = {}
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         client = build_http_client()
-        holder["client"] = client
+        holder["upstream"] = upstream_for(client)
         try:
             yield
         finally:
@@ -66,8 +66,8 @@ def create_app(upstream: str) -> Litestar:
     async def messages(request: Request[Any, Any, Any]) -> Response[bytes]:
         body = await request.body()
         _decode(body)  # a malformed body raises here and Litestar answers 500: not measured
-        upstream_response = await holder["client"].post(url, content=body,
-                                                        headers=UPSTREAM_HEADERS)
+        upstream_response = await holder["upstream"].post(url, UPSTREAM_HEADERS, body,
+                                                         stream=False)
         return Response(content=upstream_response.content,
                         status_code=upstream_response.status_code,
                         media_type="application/json")

@@ -23,8 +23,11 @@ building key names inside Lua, which Redis Cluster would refuse.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -47,6 +50,11 @@ from adapters.budget import (
     nano_to_usd,
     usd_to_nano,
 )
+
+log = logging.getLogger("ainfera.budget")
+
+# Reserves per pipeline: bounds one batch's reply buffer and how long Redis runs it at once.
+RESERVE_BATCH_MAX = 256
 
 _LUA_COMMON = """
 local function now_ms()
@@ -161,6 +169,19 @@ return 0
 )
 
 
+@dataclass(slots=True)
+class _QueuedReserve:
+    """One caller's reserve waiting for the next batch; `reply` is the script's raw answer."""
+
+    agent_id: str
+    day: date
+    reservation_id: str
+    keys: list[str]
+    args: list[str | int]
+    reply: asyncio.Future[Any]
+    queued_at: float
+
+
 @contextmanager
 def _redis_errors(doing: str) -> Iterator[None]:
     """Turns any redis-py failure into BudgetUnavailable, so callers fail closed on one type."""
@@ -183,6 +204,15 @@ class RedisBudgetCounter:
         self._release = client.register_script(_RELEASE)
         self._usage = client.register_script(_USAGE)
         self._rebuild = client.register_script(_REBUILD)
+        # Reserves go out together when others are already waiting (see reserve).
+        self._queued: list[_QueuedReserve] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._direct_in_flight = 0
+        # The pool's reply timeout also bounds a queued reserve's whole wait, so queueing
+        # behind a batch cannot make a caller wait longer than one command could.
+        self._wait_s: float | None = client.connection_pool.connection_kwargs.get(
+            "socket_timeout")
+        self._releasing: set[asyncio.Task[None]] = set()
 
     @classmethod
     def from_url(
@@ -228,6 +258,10 @@ class RedisBudgetCounter:
         reservation_id: str,
         ttl_s: int,
     ) -> Reservation:
+        """Auto-pipelined: a reserve made while no other is in flight goes out at once as one
+        EVALSHA (a quiet loop pays what it always did); one made while others are waiting is
+        queued, and one flusher sends each queue as one pipeline, each reserve its own
+        script, so each stays atomic and each caller gets only its own answer."""
         check_reservation_args(agent_id, reservation_id, ttl_s)
         nano = usd_to_nano(amount)
         cap_nano = -1 if cap is None else usd_to_nano(cap, round_up=False)
@@ -240,10 +274,28 @@ class RedisBudgetCounter:
             _expireat(day),
             agent_id,
         ]
-        with _redis_errors("reserve"):
-            status, settled, reserved, expiry_ms, held = _ints(
-                await self._reserve(keys=keys, args=args)
-            )
+        if self._flusher is None and not self._direct_in_flight:
+            self._direct_in_flight += 1
+            try:
+                with _redis_errors("reserve"):
+                    reply = await self._reserve(keys=keys, args=args)
+            finally:
+                self._direct_in_flight -= 1
+        else:
+            loop = asyncio.get_running_loop()
+            queued = _QueuedReserve(agent_id, day, reservation_id, keys, args,
+                                    loop.create_future(), loop.time())
+            self._queued.append(queued)
+            if self._flusher is None:
+                self._flusher = loop.create_task(self._flush())
+            # Cancelled here, the caller cancels its future: the flusher then drops it unsent,
+            # or releases the hold it placed (see _answer).
+            reply = await queued.reply
+        return self._reservation(reply, agent_id, day, cap, reservation_id, nano)
+
+    def _reservation(self, reply: Any, agent_id: str, day: date, cap: Decimal | None,
+                     reservation_id: str, nano: int) -> Reservation:
+        status, settled, reserved, expiry_ms, held = _ints(reply)
         if status == -1:
             raise CountersLost(
                 f"Redis budget counters are gone ({self._epoch} is missing): "
@@ -262,6 +314,111 @@ class RedisBudgetCounter:
             expires_at=datetime.fromtimestamp(expiry_ms // 1000, UTC)
             + timedelta(milliseconds=expiry_ms % 1000),
         )
+
+    async def _flush(self) -> None:
+        # Started by the first queued reserve, it runs on the next loop turn: by then every
+        # reserve of this turn is queued. Reserves queued while a batch is in flight go in the
+        # next one.
+        try:
+            while self._queued:
+                batch = [q for q in self._queued[:RESERVE_BATCH_MAX] if not q.reply.done()]
+                del self._queued[:RESERVE_BATCH_MAX]
+                if batch:
+                    await self._send_reserves(batch)
+        finally:
+            self._flusher = None
+            # Only if the flusher itself was cancelled (loop shutdown) is anyone left waiting.
+            for queued in self._queued:
+                _fail(queued, "reserve", BudgetUnavailable(
+                    "Redis budget counters could not reserve: the batch was abandoned"))
+            self._queued.clear()
+
+    async def _send_reserves(self, batch: list[_QueuedReserve]) -> None:
+        """Sends one batch; every caller in it gets an answer, whatever happens."""
+        deadline = None if self._wait_s is None else batch[0].queued_at + self._wait_s
+        try:
+            if deadline is not None and deadline <= asyncio.get_running_loop().time():
+                raise TimeoutError
+            async with asyncio.timeout_at(deadline):
+                if len(batch) == 1:
+                    # A pipeline object costs more than the one command it would carry; the
+                    # script object reloads the script itself on NOSCRIPT.
+                    only = batch[0]
+                    try:
+                        with _redis_errors("reserve"):
+                            reply = await self._reserve(keys=only.keys, args=only.args)
+                    except BudgetUnavailable as exc:
+                        _fail(only, "reserve", exc)
+                    else:
+                        self._answer(only, reply)
+                    return
+                await self._pipeline_reserves(batch)
+        except TimeoutError:
+            for queued in batch:
+                _fail(queued, "reserve", BudgetUnavailable(
+                    f"Redis budget counters could not reserve within {self._wait_s} s"))
+        except BaseException as exc:
+            # A bug, or the flusher cancelled: nobody in the batch may be left waiting.
+            for queued in batch:
+                _fail(queued, "reserve", BudgetUnavailable(
+                    f"Redis budget counters could not reserve: {exc!r}"))
+            raise
+
+    async def _pipeline_reserves(self, batch: list[_QueuedReserve]) -> None:
+        # EVALSHA first, SCRIPT LOAD only when some were refused with NOSCRIPT, then once
+        # more, as settle_many does (redis-py's pipeline would ask SCRIPT EXISTS every time).
+        pending = batch
+        for attempt in range(2):
+            pipe = self._client.pipeline(transaction=False)
+            for queued in pending:
+                pipe.evalsha(self._reserve.sha, len(queued.keys), *queued.keys, *queued.args)
+            try:
+                with _redis_errors("reserve"):
+                    replies = await pipe.execute(raise_on_error=False)
+            except BudgetUnavailable as exc:
+                for queued in pending:
+                    _fail(queued, "reserve", exc)
+                return
+            unknown_script = []
+            for queued, reply in zip(pending, replies, strict=True):
+                if isinstance(reply, NoScriptError) and attempt == 0:
+                    unknown_script.append(queued)
+                elif isinstance(reply, RedisError):
+                    _fail(queued, "reserve", reply)
+                else:
+                    self._answer(queued, reply)
+            pending = unknown_script
+            if not pending:
+                return
+            try:
+                with _redis_errors("load the reserve script"):
+                    await self._client.script_load(self._reserve.script)
+            except BudgetUnavailable as exc:
+                for queued in pending:
+                    _fail(queued, "reserve", exc)
+                return
+
+    def _answer(self, queued: _QueuedReserve, reply: Any) -> None:
+        if not queued.reply.done():
+            queued.reply.set_result(reply)
+            return
+        # The caller was cancelled while its reserve was in flight. A hold this very script
+        # placed (status 1) has nobody to settle it: released now rather than counted against
+        # the cap until its TTL. An existing hold (status 2) is left alone: whoever reserved
+        # that id first may still settle it.
+        if isinstance(reply, Sequence) and reply and reply[0] == 1:
+            abandoned = Reservation(queued.agent_id, queued.day, queued.reservation_id,
+                                    Decimal(0), datetime.now(UTC))
+            task = asyncio.get_running_loop().create_task(self._release_abandoned(abandoned))
+            self._releasing.add(task)
+            task.add_done_callback(self._releasing.discard)
+
+    async def _release_abandoned(self, reservation: Reservation) -> None:
+        try:
+            await self.release(reservation)
+        except BudgetUnavailable as exc:
+            log.warning("could not release reservation %s of a cancelled caller (it expires "
+                        "on its own): %s", reservation.reservation_id, exc)
 
     def _settle_argv(
         self, reservation: Reservation, actual: Decimal
@@ -366,12 +523,31 @@ class RedisBudgetCounter:
             return False
 
     async def aclose(self) -> None:
+        # Queued reserves and releases are bounded by the pool's timeouts; let them finish
+        # rather than cut them off with a closed pool.
+        waiting = {t for t in (self._flusher, *self._releasing) if t is not None}
+        if waiting:
+            await asyncio.wait(waiting)
         if self._owns_client:
             await self._client.aclose(close_connection_pool=True)
 
 
 def _expireat(day: date) -> int:
     return int(counters_expire_at(day).timestamp())
+
+
+def _fail(queued: _QueuedReserve, doing: str, error: Exception) -> None:
+    """Fails one caller with an exception of its own: one instance raised in many tasks would
+    have each one's traceback appended to the others'."""
+    if queued.reply.done():
+        return
+    if isinstance(error, BudgetUnavailable):
+        own = BudgetUnavailable(*error.args)
+        own.__cause__ = error.__cause__
+    else:
+        own = BudgetUnavailable(f"Redis budget counters could not {doing}: {error}")
+        own.__cause__ = error
+    queued.reply.set_exception(own)
 
 
 def _ints(reply: Any) -> list[int]:

@@ -1,11 +1,16 @@
 """CPU per call of the spend path against a real Redis: N concurrent tasks, each a reserve
-(awaited) then a `settle_later`, the way every inference uses the counters.
+(awaited) then a `settle_later`, the way every inference uses the counters (or, with
+--reserves-only, the reserve alone, then a release outside the measured window).
 
 The base revision's adapters/budget_redis.py and app/services/spend.py are loaded from git next
 to the working tree's, and both run in the same process, interleaved, so a loaded shared
 machine shifts both alike and the ratio inside one run is what to read.
 
 Run: .venv/bin/python -m bench.redis_spend_bench [--base REV] [--calls N] [--repeat K]
+     [--reserves-only]
+
+The two variants swap places every round, so whichever runs second (a warmer heap, a pool
+just closed) does not always favour the same one.
 
 Redis comes from AINFERA_BENCH_REDIS_URL, else AINFERA_TEST_REDIS_URL, else
 redis://127.0.0.1:6379/0; every key is under a unique prefix that is deleted at the end.
@@ -71,9 +76,10 @@ async def _floor(concurrency: int, calls: int, upstream_s: float) -> tuple[float
 
 
 async def _run(adapter: ModuleType, spend: ModuleType, url: str, prefix: str,
-               concurrency: int, calls: int, upstream_s: float) -> tuple[float, float, int]:
+               concurrency: int, calls: int, upstream_s: float,
+               settle: bool = True) -> tuple[float, float, int]:
     """(CPU seconds per call, calls per second, settles lost) over `calls` reserve +
-    settle_later."""
+    settle_later (or reserves alone, settle False: none is lost then)."""
     # The gateway's own pool (32 connections, 1 s waits), whatever the concurrency.
     counter = adapter.RedisBudgetCounter.from_url(url, prefix=prefix)
     caps = spend.SpendCaps(counter, None, _no_ledger)
@@ -81,6 +87,7 @@ async def _run(adapter: ModuleType, spend: ModuleType, url: str, prefix: str,
     await counter.rebuild(day, {})
     per_task = calls // concurrency
     tag = uuid.uuid4().hex[:8]
+    unsettled = []
 
     async def worker(n: int) -> None:
         agent = f"agent-{n % 16}"
@@ -89,7 +96,10 @@ async def _run(adapter: ModuleType, spend: ModuleType, url: str, prefix: str,
             # The upstream call: without it the settles of a closed loop outrun the reserves
             # and starve them of pooled connections, which no gateway does.
             await asyncio.sleep(upstream_s)
-            caps.settle_later(held, COST)
+            if settle:
+                caps.settle_later(held, COST)
+            else:
+                unsettled.append(held)
 
     # Warm the pool and the script cache outside the measured window.
     await asyncio.gather(*(caps.reserve("warm", day, AMOUNT, None, f"{tag}-w{n}", 60)
@@ -99,6 +109,13 @@ async def _run(adapter: ModuleType, spend: ModuleType, url: str, prefix: str,
     await caps.drain()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     done = per_task * concurrency
+    if not settle:
+        # A few at a time: thousands at once would wait out the pool's 1 s for a connection.
+        for first in range(0, len(unsettled), 16):
+            await asyncio.gather(*(counter.release(held)
+                                   for held in unsettled[first:first + 16]))
+        await counter.aclose()
+        return cpu / done, done / wall, 0
     settled = sum([(await counter.usage(f"agent-{n}", day)).settled for n in range(16)],
                   Decimal(0))
     await counter.aclose()
@@ -123,6 +140,8 @@ async def main() -> None:
     parser.add_argument("--upstream-ms", type=float, default=5.0)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--reserves-only", action="store_true",
+                        help="reserve (and sleep) only; no settle_later")
     options = parser.parse_args()
     url = os.environ.get("AINFERA_BENCH_REDIS_URL") or os.environ.get(
         "AINFERA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -137,7 +156,8 @@ async def main() -> None:
                                     Path(scratch))
         top = max(options.concurrency)
         variants = {"base": (base_adapter, base_spend), "head": (head_adapter, head_spend)}
-        print(f"{options.calls} calls per run at concurrency {top}, upstream "
+        what = "reserves" if options.reserves_only else "reserve + settle_later calls"
+        print(f"{options.calls} {what} per run at concurrency {top}, upstream "
               f"{options.upstream_ms} ms, base {options.base} vs working tree, {url}")
         print(f"{'round':>5} {'conc':>4} {'variant':>7} {'CPU us/call':>12} {'calls/s':>9} "
               f"{'lost':>5}")
@@ -146,7 +166,8 @@ async def main() -> None:
                 for concurrency in options.concurrency:
                     figures = {}
                     calls = max(400, options.calls * concurrency // top)
-                    for name in ("floor", *variants):
+                    order = ("base", "head") if rnd % 2 else ("head", "base")
+                    for name in ("floor", *order):
                         if name == "floor":
                             cpu, rate, lost = await _floor(concurrency, calls,
                                                            options.upstream_ms / 1000)
@@ -154,7 +175,7 @@ async def main() -> None:
                             adapter, spend = variants[name]
                             cpu, rate, lost = await _run(
                                 adapter, spend, url, f"{prefix}{name}:", concurrency, calls,
-                                options.upstream_ms / 1000)
+                                options.upstream_ms / 1000, settle=not options.reserves_only)
                         figures[name] = cpu
                         print(f"{rnd:>5} {concurrency:>4} {name:>7} {cpu * 1e6:>12.1f} "
                               f"{rate:>9.0f} {lost:>5}", flush=True)

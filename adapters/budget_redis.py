@@ -24,6 +24,7 @@ building key names inside Lua, which Redis Cluster would refuse.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -532,7 +533,9 @@ class RedisBudgetCounter:
             await self._client.aclose(close_connection_pool=True)
 
 
+@functools.lru_cache(maxsize=8)
 def _expireat(day: date) -> int:
+    # Every reserve and settle names its day's expiry; the day barely ever changes.
     return int(counters_expire_at(day).timestamp())
 
 

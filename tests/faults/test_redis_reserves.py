@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Coroutine
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,16 +20,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from adapters.budget import BudgetError, BudgetUnavailable, Reservation
 from adapters.budget_redis import RedisBudgetCounter
 from tests.faults.servers import RedisServer
-from tests.integration.test_reserve_batches import HookedConnection
+from tests.harness.redis_wire import TTL, HookedConnection, today
 
 D = Decimal
-TTL = 60
-
-
-def today() -> date:
-    return datetime.now(UTC).date()
-
-
 @pytest.fixture
 async def server(fault_redis: RedisServer) -> AsyncIterator[RedisServer]:
     yield fault_redis

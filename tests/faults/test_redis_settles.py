@@ -8,7 +8,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -19,15 +19,9 @@ from adapters.budget import Reservation
 from adapters.budget_redis import RedisBudgetCounter
 from app.services.spend import SpendCaps
 from tests.faults.servers import RedisServer
+from tests.harness.redis_wire import TTL, today
 
 D = Decimal
-TTL = 60
-
-
-def today() -> date:
-    return datetime.now(UTC).date()
-
-
 @pytest.fixture
 async def server(fault_redis: RedisServer) -> AsyncIterator[RedisServer]:
     yield fault_redis

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
-from datetime import UTC, date, datetime
+from collections.abc import AsyncIterator, Coroutine
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -24,48 +23,12 @@ from adapters.budget import (
 )
 from adapters.budget_redis import RESERVE_BATCH_MAX, RedisBudgetCounter
 from domain.money import InvalidAmountError
+from tests.harness.redis_wire import TTL, CountingConnection, HookedConnection, today
 from tests.integration.test_budget_redis import delete_prefix
-from tests.integration.test_spend_settles import CountingConnection
 
 pytestmark = pytest.mark.redis
 
 D = Decimal
-TTL = 60
-
-
-def today() -> date:
-    return datetime.now(UTC).date()
-
-
-class HookedConnection(CountingConnection):
-    """Counts the writes that carry more than one EVALSHA (a batch), and calls `hook` with
-    the number of EVALSHAs of each write until it returns True: right after the write (the
-    scripts will run in Redis; their callers have no answer yet), or right before it when
-    `hook_before_send`."""
-
-    batch_writes = 0
-    hook: ClassVar[Callable[[int], bool] | None] = None
-    hook_before_send: ClassVar[bool] = False
-
-    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        chunks = [command] if isinstance(command, bytes | str | memoryview) else command
-        scripts = sum(bytes(chunk).count(b"EVALSHA") for chunk in chunks)
-        if scripts > 1:
-            HookedConnection.batch_writes += 1
-        if HookedConnection.hook_before_send:
-            self._call_hook(scripts)
-        await super().send_packed_command(command, check_health)
-        if not HookedConnection.hook_before_send:
-            self._call_hook(scripts)
-
-    @staticmethod
-    def _call_hook(scripts: int) -> None:
-        hook = HookedConnection.hook
-        if hook is not None and scripts and hook(scripts):
-            HookedConnection.hook = None
-            HookedConnection.hook_before_send = False
-
-
 @pytest.fixture
 async def counter(redis_url: str, redis_prefix: str) -> AsyncIterator[RedisBudgetCounter]:
     pool = BlockingConnectionPool.from_url(redis_url, connection_class=HookedConnection,

@@ -8,39 +8,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from redis.asyncio import BlockingConnectionPool, Connection, Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from adapters.budget_redis import RedisBudgetCounter
 from app.services.spend import SETTLE_BATCH_MAX, SpendCaps
+from tests.harness.redis_wire import TTL, CountingConnection, today
 from tests.integration.test_budget_redis import delete_prefix
 
 pytestmark = pytest.mark.redis
 
 D = Decimal
-TTL = 60
-
-
-def today() -> date:
-    return datetime.now(UTC).date()
-
-
-class CountingConnection(Connection):
-    """Counts the writes that carry an EVALSHA: one per round trip of scripts."""
-
-    evalsha_writes = 0
-
-    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        chunks = [command] if isinstance(command, bytes | str | memoryview) else command
-        if any(b"EVALSHA" in bytes(chunk) for chunk in chunks):
-            CountingConnection.evalsha_writes += 1
-        await super().send_packed_command(command, check_health)
-
-
 async def _no_ledger(day: date, wait: float) -> dict[str, Decimal]:
     return {}
 

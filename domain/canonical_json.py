@@ -34,10 +34,14 @@ _encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", 
                            check_circular=False, allow_nan=False).encode
 
 
-def canonical_json(obj: Any) -> bytes:
+def canonical_json(obj: Any, *, known_plain: bool = False) -> bytes:
     """The RFC 8785 canonical UTF-8 bytes of `obj`; raises `rfc8785.CanonicalizationError`
-    (or a subclass) for a value with no canonical form, as `rfc8785.dumps` does."""
-    if _plain(obj):
+    (or a subclass) for a value with no canonical form, as `rfc8785.dumps` does.
+
+    `known_plain`: the caller built `obj` from values it checked by the rules of `_plain`
+    (the ledger's leaves, from exact types), so the walk that would re-check them is skipped;
+    passing it for anything else could give bytes that are not RFC 8785's."""
+    if known_plain or _plain(obj):
         try:
             return _encode(obj).encode("utf-8")
         except UnicodeEncodeError:

@@ -21,11 +21,10 @@ from projections.events import (
     Debited,
     Routed,
     agent_of,
-    inference_key,
     is_error,
 )
 from projections.fold import KeyedRows, ReadModel, Sequenced
-from projections.view import Session, utc_text
+from projections.view import Session
 
 TABLE = "agent_metrics"
 COLUMNS = ("inference_id", "tenant_id", "agent_id", "router", "status", "latency_ms",
@@ -47,14 +46,14 @@ def fold(batch: Sequence[Sequenced]) -> KeyedRows:
         event = item.event
         match event:
             case Routed():
-                rows.create(inference_key(event), tenant_id=str(event.tenant_id),
+                rows.create(item.key, tenant_id=str(event.tenant_id),
                             agent_id=agent_of(event), router=event.router,
-                            created_at=utc_text(event.timestamp))
+                            created_at=item.recorded_at)
             case Completed():
-                rows.set(inference_key(event), status=event.status,
-                         latency_ms=event.latency_ms, completed_at=utc_text(event.timestamp))
+                rows.set(item.key, status=event.status,
+                         latency_ms=event.latency_ms, completed_at=item.recorded_at)
             case Debited():
-                rows.set(inference_key(event), cost_nano_usd=to_nanos(event.cost_usd, "up"))
+                rows.set(item.key, cost_nano_usd=to_nanos(event.cost_usd, "up"))
             case _:
                 pass
     return rows

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from domain.money import from_nanos, to_nanos
 from projections.events import AgentRegistered, SpendPolicySet
 from projections.fold import KeyedRows, ReadModel, Sequenced
-from projections.view import Session, utc_text
+from projections.view import Session
 
 TABLE = "agents"
 COLUMNS = ("agent_id", "tenant_id", "name", "daily_cap_nano_usd", "registered_at",
@@ -32,14 +32,14 @@ def fold(batch: Sequence[Sequenced]) -> KeyedRows:
         event = item.event
         match event:
             case AgentRegistered():
-                at = utc_text(event.timestamp)
-                rows.create(str(event.originator_id), tenant_id=str(event.owner_tenant_id),
+                at = item.recorded_at
+                rows.create(item.key, tenant_id=str(event.owner_tenant_id),
                             name=event.name, daily_cap_nano_usd=cap_nanos(event.daily_cap_usd),
                             registered_at=at, policy_updated_at=at)
             case SpendPolicySet():
-                rows.set(str(event.originator_id),
+                rows.set(item.key,
                          daily_cap_nano_usd=cap_nanos(event.daily_cap_usd),
-                         policy_updated_at=utc_text(event.timestamp))
+                         policy_updated_at=item.recorded_at)
             case _:
                 pass
     return rows

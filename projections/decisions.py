@@ -18,10 +18,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from domain.catalog import canonical_json
-from projections.events import Completed, Routed, agent_of, inference_key
+from projections.events import Completed, Routed, agent_of
 from projections.fold import KeyedRows, ReadModel, Sequenced
-from projections.view import Session, utc_text
+from projections.view import Session
 
 TABLE = "decisions"
 COLUMNS = (
@@ -46,16 +45,16 @@ def fold(batch: Sequence[Sequenced]) -> KeyedRows:
                 candidates = list(event.candidates or [])
                 chosen = event.chosen_model
                 rows.create(
-                    inference_key(event), tenant_id=str(event.tenant_id),
+                    item.key, tenant_id=str(event.tenant_id),
                     agent_id=agent_of(event), api=event.api, router=event.router,
                     requested_model=event.requested_model, alias_hit=event.alias_hit,
                     chosen_model=chosen, policy=json_text(event.policy or {}),
                     ruleset_hash=event.ruleset_hash, candidates=json_text(candidates),
                     dashboard_candidates=json_text(dashboard_candidates(candidates, chosen)),
-                    created_at=utc_text(event.timestamp),
+                    created_at=item.recorded_at,
                     requested_preference=event.requested_preference)
             case Completed():
-                rows.set(inference_key(event), served_model=event.served_model)
+                rows.set(item.key, served_model=event.served_model)
             case _:
                 pass
     return rows
@@ -95,8 +94,17 @@ def excluded_because(candidate: Mapping[str, Any]) -> str | None:
     return None
 
 
+# `domain.catalog.canonical_json` is `json.dumps` with these options, which builds a new
+# encoder on every call (three per Routed); one kept encoder writes the same text.
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                           allow_nan=False).encode
+
+
 def json_text(value: Any) -> str:
-    return canonical_json(value).decode("utf-8")
+    """`canonical_json(value)` as text (tests/unit/test_read_model_rules.py compares them)."""
+    text: str = _ENCODE(value)
+    text.encode("utf-8")  # a lone surrogate fails here, as it failed canonical_json
+    return text
 
 
 def read_decision(session: Session, tenant_id: str, inference_id: str) -> dict[str, Any] | None:

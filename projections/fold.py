@@ -12,16 +12,45 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, NamedTuple
+from operator import itemgetter
+from typing import Any, ClassVar
 
-from projections.view import Session
+from projections.events import inference_key
+from projections.view import Session, utc_text
 
 
-class Sequenced(NamedTuple):
-    """One decoded event and its place in the application sequence."""
+class Sequenced:
+    """One decoded event and its place in the application sequence, with the per-event facts
+    several read models (and the ledger) write: computed on first use and then shared, since
+    `str(UUID)` and formatting a timestamp cost microseconds each and a batch used to redo
+    them in every model (up to four times per event)."""
 
-    notification_id: int
-    event: object
+    __slots__ = ("_key", "_recorded_at", "event", "notification_id")
+
+    def __init__(self, notification_id: int, event: Any) -> None:
+        self.notification_id = notification_id
+        self.event = event
+        self._key: str | None = None
+        self._recorded_at: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The event's aggregate id as text (`projections.events.inference_key`)."""
+        key = self._key
+        if key is None:
+            key = self._key = inference_key(self.event)
+        return key
+
+    @property
+    def recorded_at(self) -> str:
+        """When the event was recorded, as `utc_text` writes it."""
+        at = self._recorded_at
+        if at is None:
+            at = self._recorded_at = utc_text(self.event.timestamp)
+        return at
+
+    def __repr__(self) -> str:
+        return f"Sequenced({self.notification_id!r}, {self.event!r})"
 
 
 class ReadModel(ABC):
@@ -73,9 +102,13 @@ class KeyedRows:
 
     def write(self, session: Session) -> None:
         if self.created:
+            # A tuple per row in C rather than a generator per row; itemgetter of one name
+            # gives the bare value, so that case is wrapped.
+            pick = itemgetter(*self.columns)
+            rows = ([pick(row) for row in self.created.values()] if len(self.columns) > 1
+                    else [(pick(row),) for row in self.created.values()])
             session.execute_values(
-                f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES {{values}}",
-                [tuple(row[c] for c in self.columns) for row in self.created.values()])
+                f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES {{values}}", rows)
         by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for key, values in self.changed.items():
             columns = tuple(sorted(values))

@@ -99,7 +99,8 @@ def _leaves(head: Head, batch: Sequence[Sequenced]) -> _Leaves:
     entries: list[tuple[Any, ...]] = []
     nodes: list[tuple[Any, ...]] = []
     for item in batch:
-        obj, text, leaf = canonical_leaf(item.event, edge.size)
+        obj, text, leaf = canonical_leaf(item.event, edge.size, aggregate_id=item.key,
+                                         recorded_at=item.recorded_at)
         chain = chain_hash(chain, leaf)
         entries.append((obj["leaf_index"], item.notification_id, obj["aggregate_id"],
                         obj["version"], obj["type"], obj["tenant_id"] or "", leaf.hex(),

@@ -12,9 +12,9 @@ from typing import ClassVar
 
 from domain.money import to_nanos
 from domain.routing import ROUTER
-from projections.events import Completed, Debited, Routed, agent_of, inference_key
+from projections.events import Completed, Debited, Routed, agent_of
 from projections.fold import KeyedRows, ReadModel, Sequenced
-from projections.view import Session, text_or_none, utc_text
+from projections.view import Session, text_or_none
 
 TABLE = "routing_outcomes"
 COLUMNS = (
@@ -43,24 +43,24 @@ def fold(batch: Sequence[Sequenced]) -> KeyedRows:
             case Routed() if event.router == ROUTER:
                 policy = event.policy or {}
                 rows.create(
-                    inference_key(event), tenant_id=str(event.tenant_id),
+                    item.key, tenant_id=str(event.tenant_id),
                     agent_id=agent_of(event), api=event.api,
                     requested_model=event.requested_model, alias_hit=event.alias_hit,
                     chosen_model=event.chosen_model,
                     min_quality=text_or_none(policy.get("min_quality")),
                     routing_preference=text_or_none(policy.get("routing_preference")),
                     requested_preference=event.requested_preference,
-                    ruleset_hash=event.ruleset_hash, created_at=utc_text(event.timestamp))
+                    ruleset_hash=event.ruleset_hash, created_at=item.recorded_at)
             case Routed():
-                rows.skip(inference_key(event))  # a passthrough: no row, now or later
+                rows.skip(item.key)  # a passthrough: no row, now or later
             case Completed():
                 # An UPDATE of no row for a passthrough routed earlier: that is the rule.
-                rows.set(inference_key(event), outcome_status=event.status,
+                rows.set(item.key, outcome_status=event.status,
                          observed_latency_ms=event.latency_ms,
-                         completed_at=utc_text(event.timestamp),
+                         completed_at=item.recorded_at,
                          served_model=event.served_model)
             case Debited():
-                rows.set(inference_key(event), cost_nano_usd=to_nanos(event.cost_usd, "up"))
+                rows.set(item.key, cost_nano_usd=to_nanos(event.cost_usd, "up"))
             case _:
                 pass
     return rows

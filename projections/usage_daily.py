@@ -28,7 +28,6 @@ from projections.events import (
     Debited,
     Routed,
     agent_of,
-    inference_key,
     status_counts,
     utc_day,
 )
@@ -83,17 +82,17 @@ def fold(batch: Sequence[Sequenced]) -> UsageChanges:
         event = item.event
         match event:
             case Routed():
-                key = inference_key(event)
+                key = item.key
                 changes.routed[key] = (str(event.tenant_id), agent_of(event), utc_day(event))
                 changes.add(key, 0, 1)
             case Completed():
                 ok, fallback, error = status_counts(event.status)
-                key = inference_key(event)
+                key = item.key
                 changes.add(key, 2, ok)
                 changes.add(key, 3, fallback)
                 changes.add(key, 4, error)
             case Debited():
-                changes.add(inference_key(event), 1, to_nanos(event.cost_usd, "up"))
+                changes.add(item.key, 1, to_nanos(event.cost_usd, "up"))
             case _:
                 pass
     return changes

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final
 
 from psycopg import RawCursor
@@ -71,15 +72,11 @@ class Session:
             part = rows[start:start + chunk]
             params = [value for row in part for value in row]
             self.statements += 1
+            groups = _placeholders(self.kind == "sqlite", width, len(part))
             if self.kind == "sqlite":
-                group = "(" + ", ".join(["?"] * width) + ")"
-                cursor = self.conn.execute(
-                    template.replace("{values}", ", ".join([group] * len(part))), params)
+                cursor = self.conn.execute(template.replace("{values}", groups), params)
                 rows_out = cursor.fetchall() if cursor.description is not None else []
             else:
-                groups = ", ".join(
-                    "(" + ", ".join(f"${n * width + i + 1}" for i in range(width)) + ")"
-                    for n in range(len(part)))
                 with RawCursor(self.conn) as cursor:
                     cursor.execute(template.replace("{values}", groups), params)
                     rows_out = cursor.fetchall() if cursor.description is not None else []
@@ -108,6 +105,18 @@ class Session:
     def close(self) -> None:
         with suppress(Exception):
             self.conn.close()
+
+
+@lru_cache(maxsize=64)
+def _placeholders(sqlite: bool, width: int, count: int) -> str:
+    """`count` groups of `width` parameters: `(?, ?), (?, ?)` on SQLite, `($1, $2), ($3, $4)`
+    on PostgreSQL. Cached: a batch writes a few shapes, and building the PostgreSQL groups
+    (one f-string per parameter) cost more than binding the parameters themselves."""
+    if sqlite:
+        return ", ".join(["(" + ", ".join(["?"] * width) + ")"] * count)
+    numbers = [f"${n}" for n in range(1, width * count + 1)]
+    return ", ".join("(" + ", ".join(numbers[i:i + width]) + ")"
+                     for i in range(0, width * count, width))
 
 
 def utc_text(moment: datetime) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from domain.catalog import canonical_json
 from projections.agent_metrics import percentile, window_stats
-from projections.decisions import dashboard_candidates, excluded_because
+from projections.decisions import dashboard_candidates, excluded_because, json_text
 from projections.events import status_counts
 
 
@@ -78,3 +79,23 @@ def test_utc_text_is_the_fixed_width_strftime_form_for_every_zone_and_fraction()
             want = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             assert utc_text(moment) == want
     assert utc_text(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01T00:00:00.000000Z"
+
+
+@pytest.mark.parametrize("value", [
+    {}, [], {"min_quality": "0.70", "routing_preference": "balanced", "preference_live": False},
+    [{"model": "m", "quality": "0.9", "eligible": True, "rejection_reason": None, "n": 3}],
+    {"é": "中文 😀", "\u2028": "\x00\x7f", "b": [1, {"z": None, "a": True}]},
+])
+def test_decision_json_is_the_catalog_canonical_text(value: object) -> None:
+    assert json_text(value) == canonical_json(value).decode("utf-8")
+
+
+@pytest.mark.parametrize(("value", "error"), [
+    ({"x": float("nan")}, ValueError), ({"x": "\ud800"}, UnicodeEncodeError),
+    ({"x": object()}, TypeError)])
+def test_decision_json_refuses_what_the_catalog_canonical_json_refuses(
+        value: object, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        canonical_json(value)
+    with pytest.raises(error):
+        json_text(value)

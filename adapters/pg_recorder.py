@@ -39,6 +39,9 @@ log = logging.getLogger("ainfera.store")
 F = TypeVar("F", bound=Callable[..., Any])
 
 FACTORY_TOPIC = "adapters.pg_recorder:LedgerPostgresFactory"
+# The advisory lock key that serialises the library's table creation (any fixed bigint that
+# nothing else in the database uses for an advisory lock).
+CREATE_TABLE_LOCK = 0x41494E4645524131  # "AINFERA1"
 # Our own settings, read from the same environment mapping the library reads.
 CONNECT_TIMEOUT_KEY = "AINFERA_PG_CONNECT_TIMEOUT"
 STATEMENT_TIMEOUT_KEY = "AINFERA_PG_STATEMENT_TIMEOUT_MS"
@@ -167,6 +170,23 @@ class FailFastApplicationRecorder(PostgresApplicationRecorder):
                 rows = conn.execute(self.sql_call_insert_function, params,
                                     prepare=True).fetchall()
         return [row[self.insert_function_name] for row in rows]
+
+    def create_table(self) -> None:
+        """The library's table creation, one process at a time per database.
+
+        Its types, tables and functions are created at every start, and PostgreSQL refuses
+        the same DDL run concurrently (a duplicate type, or "tuple concurrently updated" for
+        CREATE OR REPLACE FUNCTION): gateways of a rolling deploy, or a gateway and a
+        projector worker, starting at the same moment failed at random. A session advisory
+        lock, held on a connection of its own outside the pool (the library's steps take
+        theirs from the pool, which may hold a single connection), makes each wait for the
+        one before; the server drops it with the session if this process dies meanwhile."""
+        pool = self.datastore.pool
+        conninfo = pool.conninfo if isinstance(pool.conninfo, str) else pool.conninfo()
+        kwargs = pool.kwargs() if callable(pool.kwargs) else dict(pool.kwargs or {})
+        with psycopg.connect(conninfo, **{**kwargs, "autocommit": True}) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (CREATE_TABLE_LOCK,))
+            super().create_table()
 
     select_events = _once_more_on_a_dead_connection(PostgresApplicationRecorder.select_events)
     select_notifications = _once_more_on_a_dead_connection(

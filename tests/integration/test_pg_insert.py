@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
@@ -243,3 +243,38 @@ def test_tables_created_without_the_function_and_create_table_off(
         app.close()
 
 
+
+
+def test_gateways_starting_at_once_on_a_new_schema_all_start(postgres_url: str) -> None:
+    """Several processes opening the store of a fresh schema at the same moment (a rolling
+    deploy, a gateway and its projector child): PostgreSQL refuses concurrent CREATE OR
+    REPLACE FUNCTION ("tuple concurrently updated"), so the library's table creation is
+    serialised across processes by an advisory lock."""
+    base = postgres_url.split("schema=")[0].rstrip("?&")
+    failures: list[BaseException] = []
+    for _ in range(4):
+        schema = f"t_{uuid4().hex[:16]}"
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        url = f"{base}{'&' if '?' in base else '?'}schema={schema}"
+        start = threading.Barrier(6)
+        stores: list[EventStore] = []
+
+        def open_one(url: str = url, start: threading.Barrier = start,
+                     stores: list[EventStore] = stores) -> None:
+            start.wait()
+            try:
+                stores.append(EventStore(Database.from_url(url)))
+            except BaseException as exc:  # collected, and asserted below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=open_one) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for store in stores:
+            store.close()
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    assert failures == []

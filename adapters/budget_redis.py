@@ -36,6 +36,7 @@ from typing import Any
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
@@ -341,63 +342,80 @@ class RedisBudgetCounter:
             if deadline is not None and deadline <= asyncio.get_running_loop().time():
                 raise TimeoutError
             async with asyncio.timeout_at(deadline):
-                if len(batch) == 1:
-                    # A pipeline object costs more than the one command it would carry; the
-                    # script object reloads the script itself on NOSCRIPT.
-                    only = batch[0]
-                    try:
-                        with _redis_errors("reserve"):
-                            reply = await self._reserve(keys=only.keys, args=only.args)
-                    except BudgetUnavailable as exc:
-                        _fail(only, "reserve", exc)
-                    else:
-                        self._answer(only, reply)
-                    return
-                await self._pipeline_reserves(batch)
+                outcomes = await self._run_scripts(
+                    self._reserve, [(q.keys, q.args) for q in batch], "reserve")
         except TimeoutError:
             for queued in batch:
                 _fail(queued, "reserve", BudgetUnavailable(
                     f"Redis budget counters could not reserve within {self._wait_s} s"))
+            return
         except BaseException as exc:
             # A bug, or the flusher cancelled: nobody in the batch may be left waiting.
             for queued in batch:
                 _fail(queued, "reserve", BudgetUnavailable(
                     f"Redis budget counters could not reserve: {exc!r}"))
             raise
+        for queued, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BudgetUnavailable):
+                _fail(queued, "reserve", outcome)
+            else:
+                self._answer(queued, outcome)
 
-    async def _pipeline_reserves(self, batch: list[_QueuedReserve]) -> None:
-        # EVALSHA first, SCRIPT LOAD only when some were refused with NOSCRIPT, then once
-        # more, as settle_many does (redis-py's pipeline would ask SCRIPT EXISTS every time).
-        pending = batch
+    async def _run_scripts(self, script: AsyncScript,
+                           calls: Sequence[tuple[list[str], list[str | int]]],
+                           doing: str) -> list[Any]:
+        """Runs `script` once per (keys, args), in one round trip, each call atomic on its own
+        (not across them): in order, each call's reply, or the BudgetUnavailable it failed
+        with, so one failing call costs only its own answer.
+
+        One call goes as the plain script call (a pipeline object costs more than the one
+        command it would carry; the script object reloads itself on NOSCRIPT). More go as one
+        pipeline of EVALSHA, with a SCRIPT LOAD only for the calls refused with NOSCRIPT (the
+        server's script cache empties when it restarts), then once more: redis-py's own
+        Script handling in a pipeline would instead ask SCRIPT EXISTS before every pipeline,
+        a second round trip per batch to guard against a rare restart."""
+        if len(calls) == 1:
+            keys, args = calls[0]
+            try:
+                with _redis_errors(doing):
+                    return [await script(keys=keys, args=args)]
+            except BudgetUnavailable as exc:
+                return [exc]
+        outcomes: list[Any] = [None] * len(calls)
+        pending = list(range(len(calls)))
         for attempt in range(2):
             pipe = self._client.pipeline(transaction=False)
-            for queued in pending:
-                pipe.evalsha(self._reserve.sha, len(queued.keys), *queued.keys, *queued.args)
+            for i in pending:
+                keys, args = calls[i]
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
             try:
-                with _redis_errors("reserve"):
+                with _redis_errors(doing):
                     replies = await pipe.execute(raise_on_error=False)
             except BudgetUnavailable as exc:
-                for queued in pending:
-                    _fail(queued, "reserve", exc)
-                return
+                for i in pending:
+                    outcomes[i] = exc
+                return outcomes
             unknown_script = []
-            for queued, reply in zip(pending, replies, strict=True):
+            for i, reply in zip(pending, replies, strict=True):
                 if isinstance(reply, NoScriptError) and attempt == 0:
-                    unknown_script.append(queued)
+                    unknown_script.append(i)
                 elif isinstance(reply, RedisError):
-                    _fail(queued, "reserve", reply)
+                    failed = BudgetUnavailable(f"Redis budget counters could not {doing}: {reply}")
+                    failed.__cause__ = reply
+                    outcomes[i] = failed
                 else:
-                    self._answer(queued, reply)
+                    outcomes[i] = reply
             pending = unknown_script
             if not pending:
-                return
+                break
             try:
-                with _redis_errors("load the reserve script"):
-                    await self._client.script_load(self._reserve.script)
+                with _redis_errors(f"load the {doing} script"):
+                    await self._client.script_load(script.script)
             except BudgetUnavailable as exc:
-                for queued in pending:
-                    _fail(queued, "reserve", exc)
-                return
+                for i in pending:
+                    outcomes[i] = exc
+                break
+        return outcomes
 
     def _answer(self, queued: _QueuedReserve, reply: Any) -> None:
         if not queued.reply.done():
@@ -438,57 +456,23 @@ class RedisBudgetCounter:
     async def settle_many(
         self, settles: Sequence[tuple[Reservation, Decimal]]
     ) -> list[Exception | None]:
-        """Every settle in one pipeline (one round trip), each its own EVALSHA: atomic per
-        reservation, not across them, so one failing script costs only its own settle."""
-        if len(settles) == 1:
-            # A pipeline object costs more than the one command it would carry (a quiet loop
-            # settles one call per turn).
-            try:
-                await self.settle(*settles[0])
-            except Exception as exc:
-                return [exc]
-            return [None]
+        """Every settle in one round trip (`_run_scripts`), each its own script call: atomic
+        per reservation, not across them, so one failing settle costs only its own."""
         outcomes: list[Exception | None] = [None] * len(settles)
-        pending: list[tuple[int, tuple[list[str], list[str | int]]]] = []
+        ready: list[int] = []
+        calls: list[tuple[list[str], list[str | int]]] = []
         for i, (reservation, actual) in enumerate(settles):
             try:
-                pending.append((i, self._settle_argv(reservation, actual)))
+                calls.append(self._settle_argv(reservation, actual))
             except Exception as exc:  # an amount that cannot be counted: that settle only
                 outcomes[i] = exc
-        # EVALSHA first, SCRIPT LOAD only for the settles refused with NOSCRIPT (the server's
-        # script cache empties when it restarts), then once more. redis-py's own Script
-        # handling in a pipeline would instead ask SCRIPT EXISTS before every pipeline: a
-        # second round trip per flush to guard against a rare restart.
-        for attempt in range(2):
-            if not pending:
-                break
-            pipe = self._client.pipeline(transaction=False)
-            for _, (keys, args) in pending:
-                pipe.evalsha(self._settle.sha, len(keys), *keys, *args)
-            try:
-                with _redis_errors("settle"):
-                    replies = await pipe.execute(raise_on_error=False)
-            except BudgetUnavailable as exc:
-                for i, _ in pending:
-                    outcomes[i] = exc
-                break
-            unknown_script = []
-            for (i, argv), reply in zip(pending, replies, strict=True):
-                if isinstance(reply, NoScriptError) and attempt == 0:
-                    unknown_script.append((i, argv))
-                elif isinstance(reply, RedisError):
-                    failed = BudgetUnavailable(f"Redis budget counters could not settle: {reply}")
-                    failed.__cause__ = reply
-                    outcomes[i] = failed
-            pending = unknown_script
-            if pending:
-                try:
-                    with _redis_errors("load the settle script"):
-                        await self._client.script_load(self._settle.script)
-                except BudgetUnavailable as exc:
-                    for i, _ in pending:
-                        outcomes[i] = exc
-                    break
+            else:
+                ready.append(i)
+        if calls:
+            replies = await self._run_scripts(self._settle, calls, "settle")
+            for i, reply in zip(ready, replies, strict=True):
+                if isinstance(reply, BudgetUnavailable):
+                    outcomes[i] = reply
         return outcomes
 
     async def release(self, reservation: Reservation) -> None:

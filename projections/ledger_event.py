@@ -22,7 +22,7 @@ from uuid import UUID
 
 import rfc8785
 
-from domain.canonical_json import canonical_json
+from domain.canonical_json import MAX_SAFE_INT, canonical_json
 from domain.merkle import leaf_hash
 from projections.view import utc_text
 
@@ -31,7 +31,6 @@ _BOOKKEEPING: Final = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic"}
 )
 _AUDIT: Final = ("tenant_id", "agent_id", "request_id")
-_MAX_SAFE_INT: Final = 2**53 - 1
 
 
 def event_object(event: Any, leaf_index: int) -> dict[str, Any]:
@@ -92,8 +91,8 @@ def canonical_leaf(event: Any, leaf_index: int, *, aggregate_id: str | None = No
         "agent_id": None,
         "request_id": None,
     }
-    plain = (type(leaf_index) is int and -_MAX_SAFE_INT <= leaf_index <= _MAX_SAFE_INT
-             and type(version) is int and -_MAX_SAFE_INT <= version <= _MAX_SAFE_INT)
+    plain = (type(leaf_index) is int and -MAX_SAFE_INT <= leaf_index <= MAX_SAFE_INT
+             and type(version) is int and -MAX_SAFE_INT <= version <= MAX_SAFE_INT)
     for key, value in vars(event).items():
         if key in _BOOKKEEPING:
             continue
@@ -129,7 +128,7 @@ def _plain_value(value: Any) -> Any:
     if kind is str or value is None or kind is bool:
         return value
     if kind is int:
-        return value if -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT else _NOT_PLAIN
+        return value if -MAX_SAFE_INT <= value <= MAX_SAFE_INT else _NOT_PLAIN
     if kind is dict:
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -161,7 +160,7 @@ def json_value(value: Any, path: str) -> Any:
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):
-        if abs(value) > _MAX_SAFE_INT:
+        if abs(value) > MAX_SAFE_INT:
             raise LedgerEventError(f"{path} = {value} is beyond 2**53, which JSON cannot hold")
         return value
     if isinstance(value, float):

@@ -18,6 +18,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from domain.catalog import canonical_json
 from projections.events import Completed, Routed, agent_of
 from projections.fold import KeyedRows, ReadModel, Sequenced
 from projections.view import Session
@@ -94,17 +95,8 @@ def excluded_because(candidate: Mapping[str, Any]) -> str | None:
     return None
 
 
-# `domain.catalog.canonical_json` is `json.dumps` with these options, which builds a new
-# encoder on every call (three per Routed); one kept encoder writes the same text.
-_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                           allow_nan=False).encode
-
-
 def json_text(value: Any) -> str:
-    """`canonical_json(value)` as text (tests/unit/test_read_model_rules.py compares them)."""
-    text: str = _ENCODE(value)
-    text.encode("utf-8")  # a lone surrogate fails here, as it failed canonical_json
-    return text
+    return canonical_json(value).decode("utf-8")
 
 
 def read_decision(session: Session, tenant_id: str, inference_id: str) -> dict[str, Any] | None:

@@ -3,6 +3,8 @@ statuses are errors, and nearest-rank percentiles."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from domain.catalog import canonical_json
@@ -86,8 +88,13 @@ def test_utc_text_is_the_fixed_width_strftime_form_for_every_zone_and_fraction()
     [{"model": "m", "quality": "0.9", "eligible": True, "rejection_reason": None, "n": 3}],
     {"é": "中文 😀", "\u2028": "\x00\x7f", "b": [1, {"z": None, "a": True}]},
 ])
-def test_decision_json_is_the_catalog_canonical_text(value: object) -> None:
-    assert json_text(value) == canonical_json(value).decode("utf-8")
+def test_canonical_json_keeps_the_bytes_hashes_were_taken_over(value: object) -> None:
+    """The kept encoder writes exactly what `json.dumps` with the documented options wrote:
+    ruleset hashes and request digests already on the ledger were taken over these bytes."""
+    dumped = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                        allow_nan=False).encode("utf-8")
+    assert canonical_json(value) == dumped
+    assert json_text(value) == dumped.decode("utf-8")
 
 
 @pytest.mark.parametrize(("value", "error"), [

@@ -3,13 +3,15 @@ upstream process handle. CPU accounting is bench/cpu.py."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,3 +133,24 @@ class FakeServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def module_at(rev: str, path: str, name: str, scratch: Path,
+              replacements: Mapping[str, str] | None = None) -> ModuleType:
+    """The module at `path` as it was at git revision `rev`, imported as `name` beside this
+    checkout's own (for benchmarks that run a base revision's code and the working tree's in
+    one process). `replacements` rewrite its source first (its imports of modules loaded the
+    same way)."""
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{path}"],  # noqa: S603, S607
+                            check=True, capture_output=True, text=True).stdout
+    for old, new in (replacements or {}).items():
+        source = source.replace(old, new)
+    file = scratch / f"{name}.py"
+    file.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, file)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import os
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -36,23 +33,10 @@ from typing import Any
 import uvloop
 from redis.asyncio import Redis
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import module_at
+
 AMOUNT = Decimal("0.000123")
 COST = Decimal("0.0001")
-
-
-def _load_from_git(rev: str, path: str, name: str, scratch: Path) -> ModuleType:
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{path}"],  # noqa: S603, S607
-                            check=True, capture_output=True, text=True).stdout
-    file = scratch / f"{name}.py"
-    file.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, file)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 async def _no_ledger(day: Any, wait: float) -> dict[str, Decimal]:
@@ -150,9 +134,9 @@ async def main() -> None:
 
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     with tempfile.TemporaryDirectory() as scratch:
-        base_adapter = _load_from_git(options.base, "adapters/budget_redis.py",
+        base_adapter = module_at(options.base, "adapters/budget_redis.py",
                                       "base_budget_redis", Path(scratch))
-        base_spend = _load_from_git(options.base, "app/services/spend.py", "base_spend",
+        base_spend = module_at(options.base, "app/services/spend.py", "base_spend",
                                     Path(scratch))
         top = max(options.concurrency)
         variants = {"base": (base_adapter, base_spend), "head": (head_adapter, head_spend)}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import subprocess
 import sys
 import tempfile
@@ -28,9 +27,9 @@ from typing import Any
 
 import uvloop
 
+from bench.common import ROOT, module_at
 from domain.protocols.surfaces import WireRequest
 
-ROOT = Path(__file__).resolve().parent.parent
 MODEL = "up-claude"
 WIRE = WireRequest.messages({"model": "ainfera-inference", "max_tokens": 64,
                              "messages": [{"role": "user", "content": "Hello there"}]})
@@ -42,20 +41,10 @@ _MODULES = ("http", "stream", "base", "anthropic")
 def _load_base(rev: str, scratch: Path) -> tuple[ModuleType, ModuleType]:
     loaded: dict[str, ModuleType] = {}
     for name in _MODULES:
-        source = subprocess.run(  # noqa: S603
-            ["git", "-C", str(ROOT), "show", f"{rev}:adapters/providers/{name}.py"],  # noqa: S607
-            check=True, capture_output=True, text=True).stdout
-        for other in loaded:
-            source = source.replace(f"adapters.providers.{other} ", f"base_{other} ")
-        file = scratch / f"base_{name}.py"
-        file.write_text(source)
-        spec = importlib.util.spec_from_file_location(f"base_{name}", file)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[f"base_{name}"] = module
-        spec.loader.exec_module(module)
-        loaded[name] = module
+        # Each base module imports the base modules loaded before it, not the head's.
+        loaded[name] = module_at(
+            rev, f"adapters/providers/{name}.py", f"base_{name}", scratch,
+            {f"adapters.providers.{other} ": f"base_{other} " for other in loaded})
     return loaded["anthropic"], loaded["http"]
 
 

@@ -10,7 +10,7 @@ import json
 import multiprocessing
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,6 @@ import pytest
 
 from adapters.budget import usd_to_nano
 from adapters.database import Database
-from adapters.migrations import migrate
 from adapters.store import EventStore
 from app.services import tenancy
 from app.services.dashboard import usage_daily as usage_report
@@ -29,26 +28,7 @@ from projections.fold import Sequenced
 from projections.projector import Projector
 from projections.registry import PROJECTIONS, build_projector, names
 from projections.view import Session, utc_text
-from tests.mixed_run import CANDIDATES, Run, dump_all, finish, mixed_run, record, route
-
-
-@pytest.fixture
-def database(database_url: str) -> Database:
-    database = Database.from_url(database_url)
-    migrate(database)
-    return database
-
-
-@pytest.fixture
-def store(database: Database) -> Iterator[EventStore]:
-    store = EventStore(database)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def run(store: EventStore) -> Run:
-    return mixed_run(store)
+from tests.mixed_run import CANDIDATES, Run, dump_all, finish, record, route
 
 
 def projector(database: Database, store: EventStore, **options: Any) -> Projector:

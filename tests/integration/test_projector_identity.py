@@ -6,13 +6,9 @@ one (rows written whole). The read models' exact values are checked by test_proj
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from adapters.database import Database
-from adapters.migrations import migrate
 from adapters.store import EventStore
 from domain.hashchain import GENESIS, chain_hash
 from domain.merkle import leaf_hash
@@ -22,20 +18,6 @@ from projections.ledger_tables import MIN_LEVEL, LedgerTables
 from projections.registry import build_projector, names
 from projections.view import Session
 from tests.mixed_run import dump_all, mixed_run
-
-
-@pytest.fixture
-def database(database_url: str) -> Database:
-    database = Database.from_url(database_url)
-    migrate(database)
-    return database
-
-
-@pytest.fixture
-def store(database: Database) -> Iterator[EventStore]:
-    store = EventStore(database)
-    yield store
-    store.close()
 
 
 def project(database: Database, store: EventStore, batch_size: int, *,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,26 +19,15 @@ from domain.routing import ROUTER
 from projections import projector as projector_module
 from projections.projector import Projector
 from projections.registry import build_projector
-from tests.mixed_run import CANDIDATES, Run, mixed_run, record
+from tests.mixed_run import CANDIDATES, Run, record
 
 
 @pytest.fixture
 def database(postgres_url: str) -> Database:
+    """PostgreSQL only: the wake-ups under test are its NOTIFYs."""
     database = Database.from_url(postgres_url)
     migrate(database)
     return database
-
-
-@pytest.fixture
-def store(database: Database) -> Iterator[EventStore]:
-    store = EventStore(database)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def run(store: EventStore) -> Run:
-    return mixed_run(store)
 
 
 def listening(database: Database, store: EventStore) -> Projector:

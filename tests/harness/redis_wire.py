@@ -5,11 +5,14 @@ They wrap redis-py's real connection to a real server: nothing of our storage is
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
-from redis.asyncio import Connection
+from redis.asyncio import BlockingConnectionPool, Connection, Redis
+
+from adapters.budget_redis import RedisBudgetCounter
 
 TTL = 60
 
@@ -57,3 +60,30 @@ class HookedConnection(CountingConnection):
         if hook is not None and scripts and hook(scripts):
             HookedConnection.hook = None
             HookedConnection.hook_before_send = False
+
+
+async def delete_prefix(url: str, prefix: str) -> int:
+    """Deletes this test's keys only: other tests share the server, so never FLUSHDB."""
+    client = Redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
+        return int(await client.delete(*keys)) if keys else 0
+    finally:
+        await client.aclose()
+
+
+@asynccontextmanager
+async def counting_counter(url: str, prefix: str,
+                           connection_class: type[Connection] = CountingConnection,
+                           ) -> AsyncIterator[RedisBudgetCounter]:
+    """A counter built for today over connections of `connection_class`, its keys deleted
+    after."""
+    pool = BlockingConnectionPool.from_url(url, connection_class=connection_class,
+                                           max_connections=8, timeout=5)
+    built = RedisBudgetCounter(Redis(connection_pool=pool), prefix=prefix, owns_client=True)
+    await built.rebuild(today(), {})
+    try:
+        yield built
+    finally:
+        await built.aclose()
+        await delete_prefix(url, prefix)

@@ -27,6 +27,7 @@ from adapters.budget import (
     counters_expire_at,
 )
 from adapters.budget_redis import RedisBudgetCounter
+from tests.harness.redis_wire import delete_prefix
 
 D = Decimal
 AGENT = "agent-1"
@@ -36,16 +37,6 @@ TTL = 60
 def today() -> date:
     # Keys expire a few days after their day, so tests must count on today, not a fixed date.
     return datetime.now(UTC).date()
-
-
-async def delete_prefix(url: str, prefix: str) -> int:
-    """Deletes this test's keys only: other tests share the server, so never FLUSHDB."""
-    client = Redis.from_url(url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
-        return int(await client.delete(*keys)) if keys else 0
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])

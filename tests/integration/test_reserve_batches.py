@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from adapters.budget import (
     BudgetExceeded,
@@ -23,26 +23,25 @@ from adapters.budget import (
 )
 from adapters.budget_redis import RESERVE_BATCH_MAX, RedisBudgetCounter
 from domain.money import InvalidAmountError
-from tests.harness.redis_wire import TTL, CountingConnection, HookedConnection, today
-from tests.integration.test_budget_redis import delete_prefix
+from tests.harness.redis_wire import (
+    TTL,
+    CountingConnection,
+    HookedConnection,
+    counting_counter,
+    today,
+)
 
 pytestmark = pytest.mark.redis
 
 D = Decimal
 @pytest.fixture
 async def counter(redis_url: str, redis_prefix: str) -> AsyncIterator[RedisBudgetCounter]:
-    pool = BlockingConnectionPool.from_url(redis_url, connection_class=HookedConnection,
-                                           max_connections=8, timeout=5)
-    built = RedisBudgetCounter(Redis(connection_pool=pool), prefix=redis_prefix,
-                               owns_client=True)
-    await built.rebuild(today(), {})
     try:
-        yield built
+        async with counting_counter(redis_url, redis_prefix, HookedConnection) as built:
+            yield built
     finally:
         HookedConnection.hook = None
         HookedConnection.hook_before_send = False
-        await built.aclose()
-        await delete_prefix(redis_url, redis_prefix)
 
 
 async def in_one_batch(counter: RedisBudgetCounter,

@@ -13,12 +13,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from adapters.budget_redis import RedisBudgetCounter
 from app.services.spend import SETTLE_BATCH_MAX, SpendCaps
-from tests.harness.redis_wire import TTL, CountingConnection, today
-from tests.integration.test_budget_redis import delete_prefix
+from tests.harness.redis_wire import TTL, CountingConnection, counting_counter, today
 
 pytestmark = pytest.mark.redis
 
@@ -35,16 +34,8 @@ def spend_caps(counter: RedisBudgetCounter) -> SpendCaps:
 
 @pytest.fixture
 async def counter(redis_url: str, redis_prefix: str) -> AsyncIterator[RedisBudgetCounter]:
-    pool = BlockingConnectionPool.from_url(redis_url, connection_class=CountingConnection,
-                                           max_connections=8, timeout=5)
-    built = RedisBudgetCounter(Redis(connection_pool=pool), prefix=redis_prefix,
-                               owns_client=True)
-    await built.rebuild(today(), {})
-    try:
+    async with counting_counter(redis_url, redis_prefix) as built:
         yield built
-    finally:
-        await built.aclose()
-        await delete_prefix(redis_url, redis_prefix)
 
 
 async def test_settles_queued_in_one_turn_go_in_one_round_trip_and_all_land(

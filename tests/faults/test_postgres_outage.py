@@ -56,8 +56,8 @@ def test_postgres_stopped_and_started(fault_database: str, fault_postgres: PgClu
         fault_postgres.start()
         restart_took = time.monotonic() - restarting
         outage_end = time.monotonic()
-        figures = settle_and_check(s, outage_start=outage_start, outage_end=outage_end,
-                                   component="store")
+        figures = settle_and_check(s, outage_start=outage_start, restarting=restarting,
+                                   outage_end=outage_end, component="store")
         assert s.server.proc.pid == pid
         during = [c for c in s.load.calls if outage_start + 1.0 < c.started < outage_end - 0.5]
         slow = [round(c.ended - c.started, 2) for c in during

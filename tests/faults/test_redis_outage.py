@@ -23,10 +23,11 @@ def test_redis_stopped_and_started_empty(fault_database: str, fault_redis: Redis
         outage_start = time.monotonic()
         fault_redis.stop()  # a crash without persistence: every counter is lost
         time.sleep(OUTAGE_S)
+        restarting = time.monotonic()
         fault_redis.start()
         outage_end = time.monotonic()
-        figures = settle_and_check(s, outage_start=outage_start, outage_end=outage_end,
-                                   component="counters")
+        figures = settle_and_check(s, outage_start=outage_start, restarting=restarting,
+                                   outage_end=outage_end, component="counters")
         during = [c for c in s.load.calls if outage_start + 1.0 < c.started < outage_end - 0.5]
         assert during
         assert all(c.status == 503 for c in during), {c.status for c in during}
